@@ -1,0 +1,20 @@
+# One image for the DealDesk API and worker: `dealdesk api` or `dealdesk worker`.
+FROM python:3.11-slim
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+WORKDIR /app
+COPY requirements.lock pyproject.toml README.md ./
+RUN pip install --no-cache-dir "uv==0.13.8" \
+    && uv pip install --system --no-cache -r requirements.lock
+COPY dealdesk dealdesk
+COPY pricing pricing
+COPY policies policies
+COPY workflows workflows
+COPY activities activities
+COPY store store
+COPY api api
+COPY templates templates
+RUN uv pip install --system --no-cache --no-deps . \
+    && useradd --system --uid 10001 dealdesk
+USER dealdesk
+EXPOSE 8000
+CMD ["dealdesk", "api"]

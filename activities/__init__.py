@@ -1,0 +1,1 @@
+"""Activities: thin adapters from the workflows onto pricing/, policies/, store/ and templates/."""

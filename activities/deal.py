@@ -1,0 +1,328 @@
+"""The activities of DealWorkflow.
+
+Plain `def` activities run on the worker's thread pool: SQLAlchemy sessions block, and a
+blocking call inside an `async def` activity would stall every workflow on the worker.
+Every write is idempotent, keyed by deal id, version and step, because activities retry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from policies import ApprovalPlan, evaluate
+from pricing import DealInput, PricedDeal, PricingError, price_deal
+from store import catalog, deals, routing
+from store.db import SessionFactory, transaction
+from store.tables import ApprovalTask
+from templates import render_proposal
+from workflows.messages import (
+    CloseTasksInput,
+    DocumentResult,
+    EvaluateInput,
+    OpenTasksInput,
+    RecordDecisionInput,
+    RecordVersionInput,
+    RenderInput,
+    SetStatusInput,
+    VersionRef,
+)
+
+
+class DealActivities:
+    def __init__(self, session_factory: SessionFactory) -> None:
+        self._sessions = session_factory
+
+    def all(self) -> Sequence[Callable[..., Any]]:
+        return [
+            self.record_version,
+            self.price_version,
+            self.evaluate_version,
+            self.open_tasks,
+            self.record_decision,
+            self.close_tasks,
+            self.set_status,
+            self.render_proposal,
+        ]
+
+    @activity.defn
+    def record_version(self, input: RecordVersionInput) -> None:
+        with transaction(self._sessions) as session:
+            deals.record_version(
+                session,
+                deal_id=input.deal_id,
+                owner=input.owner,
+                version=input.version,
+                deal_input=input.deal.model_dump(mode="json"),
+                catalog_version=input.catalog_version,
+                status="submitted",
+                at=input.at,
+                request_hash=input.request_hash,
+            )
+            deals.append_audit(
+                session,
+                deal_id=input.deal_id,
+                key=f"v{input.version}:submitted",
+                version=input.version,
+                event="submitted" if input.version == 1 else "revised",
+                actor=input.owner,
+                at=input.at,
+                detail={"catalog_version": input.catalog_version},
+            )
+
+    @activity.defn
+    def price_version(self, input: VersionRef) -> PricedDeal:
+        with transaction(self._sessions) as session:
+            row = deals.require_version(session, deal_id=input.deal_id, version=input.version)
+            deal = DealInput.model_validate(row.input)
+            products = catalog.products_at(session, version=row.catalog_version)
+            try:
+                priced = price_deal(deal, products)
+            except PricingError as err:
+                raise ApplicationError(str(err), type="pricing_error", non_retryable=True) from err
+            deals.save_pricing(
+                session,
+                deal_id=input.deal_id,
+                version=input.version,
+                priced=priced.model_dump(mode="json"),
+            )
+            deals.append_audit(
+                session,
+                deal_id=input.deal_id,
+                key=f"v{input.version}:priced",
+                version=input.version,
+                event="priced",
+                actor="system",
+                at=row.created_at,
+                detail={
+                    "tcv": str(priced.totals.tcv),
+                    "acv": str(priced.totals.acv),
+                    "gross_margin_pct": str(priced.totals.gross_margin_pct),
+                },
+            )
+        return priced
+
+    @activity.defn
+    def evaluate_version(self, input: EvaluateInput) -> ApprovalPlan:
+        with transaction(self._sessions) as session:
+            row = deals.require_version(session, deal_id=input.deal_id, version=input.version)
+            if row.priced is None:
+                raise ApplicationError("version is not priced yet", type="not_priced")
+            active = routing.active_policy(session)
+            if active is None:
+                raise ApplicationError("no active policy", type="no_policy", non_retryable=True)
+            policy_version, policy = active
+            directory = routing.directory_at(session, at=input.at)
+            plan = evaluate(
+                deal=DealInput.model_validate(row.input),
+                priced=PricedDeal.model_validate(row.priced),
+                policy=policy,
+                directory=directory,
+                submitter=input.submitter,
+                at=input.at,
+            )
+            deals.save_plan(
+                session,
+                deal_id=input.deal_id,
+                version=input.version,
+                plan=plan.model_dump(mode="json"),
+                policy_version=policy_version,
+            )
+            deals.append_audit(
+                session,
+                deal_id=input.deal_id,
+                key=f"v{input.version}:routed",
+                version=input.version,
+                event="routed",
+                actor="system",
+                at=input.at,
+                detail={
+                    "policy_version": policy_version,
+                    "standard_offer": plan.standard_offer,
+                    "stages": [
+                        {
+                            "stage": s.stage,
+                            "role": s.role,
+                            "reasons": [r.text for r in s.reasons],
+                        }
+                        for s in plan.stages
+                    ],
+                    "violations": [v.text for v in plan.violations],
+                },
+            )
+        return plan
+
+    @activity.defn
+    def open_tasks(self, input: OpenTasksInput) -> None:
+        with transaction(self._sessions) as session:
+            row = deals.require_version(session, deal_id=input.deal_id, version=input.version)
+            reasons_by_role = _reasons_by_role(row.plan or {}, input.stage)
+            deals.upsert_tasks(
+                session,
+                tasks=[
+                    ApprovalTask(
+                        id=task.task_id,
+                        deal_id=input.deal_id,
+                        version=input.version,
+                        stage=input.stage,
+                        role=task.role,
+                        assignee=task.assignee,
+                        delegated_from=task.delegated_from,
+                        status="open",
+                        reasons=reasons_by_role.get(task.role, []),
+                        created_at=input.at,
+                    )
+                    for task in input.tasks
+                ],
+            )
+            for task in input.tasks:
+                deals.append_audit(
+                    session,
+                    deal_id=input.deal_id,
+                    key=f"task:{task.task_id}:opened",
+                    version=input.version,
+                    event="task_opened",
+                    actor="system",
+                    at=input.at,
+                    detail={
+                        "task_id": task.task_id,
+                        "stage": input.stage,
+                        "role": task.role,
+                        "assignee": task.assignee,
+                        "delegated_from": task.delegated_from,
+                    },
+                )
+            deals.set_status(
+                session, deal_id=input.deal_id, status="in_approval", reason=None, at=input.at
+            )
+
+    @activity.defn
+    def record_decision(self, input: RecordDecisionInput) -> None:
+        with transaction(self._sessions) as session:
+            deals.close_task(
+                session,
+                task_id=input.task_id,
+                status=input.status.value,
+                decided_by=input.actor,
+                comment=input.comment or None,
+                at=input.at,
+            )
+            deals.append_audit(
+                session,
+                deal_id=input.deal_id,
+                key=f"task:{input.task_id}:decided",
+                version=input.version,
+                event="decided",
+                actor=input.actor,
+                at=input.at,
+                detail={
+                    "task_id": input.task_id,
+                    "decision": input.status.value,
+                    "comment": input.comment,
+                },
+            )
+
+    @activity.defn
+    def close_tasks(self, input: CloseTasksInput) -> None:
+        with transaction(self._sessions) as session:
+            for task_id in input.task_ids:
+                deals.close_task(
+                    session,
+                    task_id=task_id,
+                    status=input.status.value,
+                    decided_by=None,
+                    comment=None,
+                    at=input.at,
+                )
+                deals.append_audit(
+                    session,
+                    deal_id=input.deal_id,
+                    key=f"task:{task_id}:closed",
+                    version=input.version,
+                    event=f"task_{input.status.value}",
+                    actor="system",
+                    at=input.at,
+                    detail={"task_id": task_id},
+                )
+
+    @activity.defn
+    def set_status(self, input: SetStatusInput) -> None:
+        with transaction(self._sessions) as session:
+            deals.set_status(
+                session,
+                deal_id=input.deal_id,
+                status=input.status.value,
+                reason=input.reason,
+                at=input.at,
+            )
+            deals.append_audit(
+                session,
+                deal_id=input.deal_id,
+                key=f"v{input.version}:status:{input.status.value}",
+                version=input.version,
+                event=input.status.value,
+                actor=input.actor,
+                at=input.at,
+                detail={"reason": input.reason} if input.reason else {},
+            )
+
+    @activity.defn
+    def render_proposal(self, input: RenderInput) -> DocumentResult:
+        with transaction(self._sessions) as session:
+            row = deals.require_version(session, deal_id=input.deal_id, version=input.version)
+            if row.priced is None:
+                raise ApplicationError(
+                    "version is not priced", type="not_priced", non_retryable=True
+                )
+            approvals = [
+                t
+                for t in deals.tasks_for_deal(session, deal_id=input.deal_id)
+                if t.version == input.version and t.status == "approved"
+            ]
+            html = render_proposal(
+                deal_id=input.deal_id,
+                version=input.version,
+                deal=DealInput.model_validate(row.input),
+                priced=PricedDeal.model_validate(row.priced),
+                approvals=[
+                    {"name": t.decided_by or t.assignee, "role": t.role, "at": t.decided_at}
+                    for t in approvals
+                ],
+                generated_at=input.at,
+            )
+            digest = hashlib.sha256(html.encode()).hexdigest()
+            doc = deals.store_document(
+                session,
+                deal_id=input.deal_id,
+                version=input.version,
+                kind="proposal",
+                content_type="text/html",
+                body=html,
+                sha256=digest,
+                at=input.at,
+            )
+            deals.append_audit(
+                session,
+                deal_id=input.deal_id,
+                key=f"v{input.version}:proposal",
+                version=input.version,
+                event="proposal_rendered",
+                actor="system",
+                at=input.at,
+                detail={"sha256": doc.sha256},
+            )
+            return DocumentResult(
+                deal_id=input.deal_id, version=input.version, kind="proposal", sha256=doc.sha256
+            )
+
+
+def _reasons_by_role(plan: dict[str, Any], stage: int) -> dict[str, list[dict[str, Any]]]:
+    return {
+        s["role"]: list(s.get("reasons", []))
+        for s in plan.get("stages", [])
+        if s.get("stage") == stage
+    }

@@ -1,0 +1,1 @@
+"""The HTTP API (FastAPI): validate, authorize, then ask Temporal or read the store."""

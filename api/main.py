@@ -1,0 +1,93 @@
+"""The FastAPI application."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI, Request, Response, status
+from fastapi.responses import JSONResponse
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
+from temporalio.client import Client
+from temporalio.service import RPCError
+
+from api.routers import approvals, auth, catalog, deals, quotes
+from dealdesk import temporal as temporal_client
+from dealdesk.settings import Settings, get_settings
+from store.db import make_engine, session_factory
+
+API_PREFIX = "/api/v1"
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    engine: Engine | None = None,
+    temporal: Client | None = None,
+) -> FastAPI:
+    """Build the app; tests hand in their own engine and Temporal client."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Built once here and handed out by dependencies, so tests can swap them.
+        if getattr(app.state, "temporal", None) is None:
+            app.state.temporal = await temporal_client.connect(settings)
+        yield
+        if owned_engine is not None:
+            owned_engine.dispose()
+
+    owned_engine = None
+    if engine is None:
+        engine = owned_engine = make_engine(settings.effective_database_url)
+
+    app = FastAPI(
+        title="DealDesk",
+        version="0.1.0",
+        summary="Deal desk approvals: price, route, approve, propose.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.session_factory = session_factory(engine)
+    app.state.temporal = temporal
+
+    @app.middleware("http")
+    async def limit_body_size(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        length = request.headers.get("content-length")
+        if length is not None and (
+            not length.isdigit() or int(length) > settings.max_request_bytes
+        ):
+            return JSONResponse(
+                status_code=status.HTTP_413_CONTENT_TOO_LARGE,
+                content={"detail": f"request body over {settings.max_request_bytes} bytes"},
+            )
+        return await call_next(request)
+
+    @app.exception_handler(RPCError)
+    async def temporal_unavailable(request: Request, exc: RPCError) -> JSONResponse:
+        return JSONResponse(
+            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+            content={"detail": "the workflow service is unavailable; try again"},
+        )
+
+    @app.exception_handler(OperationalError)
+    async def database_unavailable(request: Request, exc: OperationalError) -> JSONResponse:
+        return JSONResponse(
+            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+            content={"detail": "the database is unavailable; try again"},
+        )
+
+    api = APIRouter(prefix=API_PREFIX)
+    for module in (auth, deals, approvals, quotes, catalog):
+        api.include_router(module.router)
+    app.include_router(api)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

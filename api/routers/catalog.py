@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+
+from api.deps import AdminUser, CurrentUser, SessionDep
+from pricing import Product, ProductSpec
+from store import catalog, deals
+
+router = APIRouter(prefix="/catalog", tags=["catalog"])
+
+SkuPath = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
+
+
+@router.get("/products")
+def list_products(user: CurrentUser, session: SessionDep) -> list[Product]:
+    return sorted(catalog.products_at(session).values(), key=lambda p: p.sku)
+
+
+@router.put("/products/{sku}")
+def put_product(sku: SkuPath, spec: ProductSpec, user: AdminUser, session: SessionDep) -> Product:
+    """Create or replace a product. Deals already submitted keep the price they were given."""
+    now = datetime.now(UTC)
+    with session.begin():
+        product, revision = catalog.put_product(
+            session, sku=sku, spec=spec, actor=user.username, at=now
+        )
+        deals.append_audit(
+            session,
+            subject_type="product",
+            deal_id=sku,
+            key=f"revision:{revision}",
+            version=revision,
+            event="product_saved",
+            actor=user.username,
+            at=now,
+            detail=spec.model_dump(mode="json"),
+        )
+    return product

@@ -1,0 +1,163 @@
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Header, HTTPException, Query, Response, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse
+from temporalio.client import WithStartWorkflowOperation, WorkflowUpdateFailedError
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.access import sees_all_deals, visible_deal
+from api.deps import CurrentUser, RepUser, SessionDep, SessionFactoryDep, SettingsDep, TemporalDep
+from api.errors import REFUSAL_STATUS
+from api.pricing_service import price_current
+from api.schemas import AuditEntry, DealCreated, DealDetail, DealSummary, PricedFigures, TaskPublic
+from policies import ApprovalPlan
+from pricing import DealInput
+from store import deals
+from store.db import SessionFactory
+from workflows.deal import DealWorkflow, workflow_id
+from workflows.messages import DealStatus, DealWorkflowInput, SubmitCheck
+
+router = APIRouter(prefix="/deals", tags=["deals"])
+
+# Deal ids derived from an Idempotency-Key live in their own namespace.
+_IDEMPOTENCY_NAMESPACE = uuid.UUID("0b8cf7a4-8d0e-4d6f-9a57-4c0e8c9a3e11")
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+async def submit_deal(
+    deal: DealInput,
+    user: RepUser,
+    sessions: SessionFactoryDep,
+    settings: SettingsDep,
+    temporal: TemporalDep,
+    idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+) -> DealCreated:
+    """Store version 1 of a deal and start its workflow; answers once the deal is recorded."""
+
+    def validate() -> int:
+        with sessions() as session:
+            return price_current(session, deal=deal)[1]
+
+    # Pricing here refuses bad input (unknown SKU, negative net) with a 422 before anything is
+    # stored or started; the workflow re-prices the same catalog version.
+    catalog_version = await run_in_threadpool(validate)
+    body = deal.model_dump(mode="json")
+    request_hash = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+    if idempotency_key is not None:
+        deal_id = str(uuid.uuid5(_IDEMPOTENCY_NAMESPACE, f"{user.username}\n{idempotency_key}"))
+    else:
+        deal_id = str(uuid.uuid4())
+    start = WithStartWorkflowOperation(
+        DealWorkflow.run,
+        DealWorkflowInput(
+            deal_id=deal_id,
+            owner=user.username,
+            deal=deal,
+            catalog_version=catalog_version,
+            submitted_at=datetime.now(UTC),
+            request_hash=request_hash,
+        ),
+        id=workflow_id(deal_id),
+        task_queue=settings.temporal_task_queue,
+        # A retry with the same key joins the running workflow instead of starting another;
+        # a finished one is never started again under the same deal id.
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+    )
+    try:
+        result = await temporal.execute_update_with_start_workflow(
+            DealWorkflow.submitted,
+            SubmitCheck(request_hash=request_hash),
+            start_workflow_operation=start,
+            # Temporal answers a repeated update id from its first result without validating,
+            # so the id carries the body's hash: another body under the same key is validated
+            # (and refused), the same body gets the first answer.
+            id=f"submit-{request_hash}",
+        )
+    except WorkflowUpdateFailedError as err:
+        cause = err.cause
+        if isinstance(cause, ApplicationError) and cause.type in REFUSAL_STATUS:
+            raise HTTPException(REFUSAL_STATUS[cause.type], detail=cause.message) from err
+        raise
+    except (WorkflowAlreadyStartedError, RPCError) as err:
+        if isinstance(err, RPCError) and err.status != RPCStatusCode.ALREADY_EXISTS:
+            raise
+        # The workflow for this key has already finished: answer from the read model.
+        return await run_in_threadpool(_replay, sessions, deal_id, user.username, request_hash)
+    return DealCreated(id=result.deal_id, version=result.version, status=result.status)
+
+
+def _replay(sessions: SessionFactory, deal_id: str, owner: str, request_hash: str) -> DealCreated:
+    with sessions() as session:
+        deal = deals.get_deal(session, deal_id=deal_id)
+    if deal is None or deal.owner != owner:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail="this Idempotency-Key is in use")
+    if deal.request_hash != request_hash:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            detail="this Idempotency-Key was already used with a different request body",
+        )
+    return DealCreated(id=deal.id, version=1, status=DealStatus(deal.status))
+
+
+@router.get("")
+def list_deals(
+    user: CurrentUser,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[DealSummary]:
+    """The caller's own deals; finance and admins see every deal."""
+    owner = None if sees_all_deals(user) else user.username
+    rows = deals.list_deals(session, owner=owner, limit=limit, offset=offset)
+    return [DealSummary.from_rows(deal, version) for deal, version in rows]
+
+
+@router.get("/{deal_id}")
+def get_deal(deal_id: str, user: CurrentUser, session: SessionDep) -> DealDetail:
+    deal = visible_deal(session, user=user, deal_id=deal_id)
+    version = deals.require_version(session, deal_id=deal.id, version=deal.current_version)
+    summary = DealSummary.from_rows(deal, version)
+    return DealDetail(
+        **summary.model_dump(),
+        input=DealInput.model_validate(version.input),
+        catalog_version=version.catalog_version,
+        policy_version=version.policy_version,
+        priced=PricedFigures.model_validate(version.priced) if version.priced else None,
+        approvals=ApprovalPlan.model_validate(version.plan) if version.plan else None,
+        tasks=[TaskPublic.from_row(t) for t in deals.tasks_for_deal(session, deal_id=deal.id)],
+    )
+
+
+@router.get("/{deal_id}/history")
+def get_history(deal_id: str, user: CurrentUser, session: SessionDep) -> list[AuditEntry]:
+    deal = visible_deal(session, user=user, deal_id=deal_id)
+    return [
+        AuditEntry(event=e.event, version=e.version, actor=e.actor, at=e.at, detail=e.detail)
+        for e in deals.history(session, deal_id=deal.id)
+    ]
+
+
+@router.get(
+    "/{deal_id}/proposal",
+    response_class=HTMLResponse,
+    responses={200: {"content": {"text/html": {}}}, 404: {"description": "no proposal yet"}},
+)
+def get_proposal(deal_id: str, user: CurrentUser, session: SessionDep) -> Response:
+    deal = visible_deal(session, user=user, deal_id=deal_id)
+    doc = deals.latest_document(session, deal_id=deal.id, kind="proposal")
+    if doc is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="this deal has no proposal yet")
+    return HTMLResponse(
+        doc.body,
+        headers={"ETag": f'"{doc.sha256}"', "X-Deal-Version": str(doc.version)},
+    )

@@ -1,0 +1,134 @@
+"""Response models of the API (requests reuse the domain models of pricing/ and workflows/)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from policies import ApprovalPlan
+from pricing import DealInput, Figures, PricedLine
+from store.tables import ApprovalTask, Deal, DealVersion
+from workflows.messages import DealStatus, Decision, TaskStatus
+
+
+class Token(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+
+
+class Me(BaseModel):
+    username: str
+    full_name: str
+    roles: list[str]
+    approval_roles: list[str]
+
+
+class DealCreated(BaseModel):
+    id: str
+    version: int
+    status: DealStatus
+
+
+class DealSummary(BaseModel):
+    id: str
+    owner: str
+    customer_name: str
+    segment: str
+    currency: str
+    status: str
+    status_reason: str | None
+    version: int
+    acv: Decimal | None
+    tcv: Decimal | None
+    gross_margin_pct: Decimal | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_rows(cls, deal: Deal, version: DealVersion) -> DealSummary:
+        totals: dict[str, Any] = (version.priced or {}).get("totals", {})
+        return cls(
+            id=deal.id,
+            owner=deal.owner,
+            customer_name=deal.customer_name,
+            segment=deal.segment,
+            currency=deal.currency,
+            status=deal.status,
+            status_reason=deal.status_reason,
+            version=deal.current_version,
+            acv=totals.get("acv"),
+            tcv=totals.get("tcv"),
+            gross_margin_pct=totals.get("gross_margin_pct"),
+            created_at=deal.created_at,
+            updated_at=deal.updated_at,
+        )
+
+
+class PricedFigures(BaseModel):
+    currency: str
+    term_months: int
+    lines: list[PricedLine]
+    totals: Figures
+
+
+class TaskPublic(BaseModel):
+    id: str
+    deal_id: str
+    version: int
+    stage: int
+    role: str
+    assignee: str
+    delegated_from: str | None
+    status: str
+    reasons: list[dict[str, Any]]
+    created_at: datetime
+    decided_at: datetime | None
+    decided_by: str | None
+    comment: str | None
+
+    @classmethod
+    def from_row(cls, task: ApprovalTask) -> TaskPublic:
+        return cls.model_validate(task, from_attributes=True)
+
+
+class QueueItem(TaskPublic):
+    deal: DealSummary
+
+
+class DealDetail(DealSummary):
+    input: DealInput
+    catalog_version: int
+    policy_version: int | None
+    priced: PricedFigures | None
+    approvals: ApprovalPlan | None
+    tasks: list[TaskPublic]
+
+
+class AuditEntry(BaseModel):
+    event: str
+    version: int
+    actor: str
+    at: datetime
+    detail: dict[str, Any]
+
+
+class DecisionRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    decision: Decision
+    comment: str = Field(default="", max_length=4000)
+    # The version the approver looked at; a decision on an older one is refused (409).
+    version: int | None = None
+
+
+class DecisionResponse(BaseModel):
+    task_id: str
+    task_status: TaskStatus
+    deal_status: DealStatus
+
+
+class QuoteResponse(PricedFigures):
+    approvals: ApprovalPlan | None

@@ -1,0 +1,1 @@
+"""DealDesk: settings and entry points (the `dealdesk` CLI)."""

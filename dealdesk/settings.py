@@ -1,0 +1,75 @@
+"""All configuration, from `DEALDESK_*` environment variables.
+
+This module imports nothing of ours so that every layer may depend on it.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SECRET = "dev-only-secret-change-me-0123456789abcdef"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DEALDESK_", env_file=".env", extra="ignore")
+
+    mode: Literal["development", "production"] = "development"
+    data_dir: Path = Path(".dealdesk")
+    # Empty means "an SQLite file in data_dir"; PostgreSQL in production, e.g.
+    # postgresql+psycopg://dealdesk@db:5432/dealdesk
+    database_url: str = ""
+
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8000, ge=1, le=65535)
+    public_url: str = ""
+
+    temporal_address: str = "127.0.0.1:7233"
+    temporal_namespace: str = "default"
+    temporal_task_queue: str = "dealdesk"
+    # `dealdesk up` starts the dev server itself unless told an external one is there.
+    temporal_dev_server: bool = True
+    temporal_ui_port: int = Field(default=8233, ge=1, le=65535)
+
+    secret_key: SecretStr = SecretStr(DEFAULT_SECRET)
+    token_ttl: timedelta = timedelta(hours=8)
+    seed_demo_data: bool = True
+
+    # Approval timers. Policies may override per stage; tests shrink these to seconds.
+    remind_after: timedelta = timedelta(hours=24)
+    escalate_after: timedelta = timedelta(hours=48)
+    proposal_validity: timedelta = timedelta(days=30)
+
+    # Bounds on what one request may carry.
+    max_request_bytes: int = 1_000_000
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_production(self) -> Settings:
+        if self.mode == "production":
+            if self.secret_key.get_secret_value() == DEFAULT_SECRET:
+                raise ValueError("DEALDESK_SECRET_KEY must be set in production mode")
+            if self.seed_demo_data:
+                raise ValueError("demo users must not be seeded in production mode")
+        if len(self.secret_key.get_secret_value()) < 32:
+            raise ValueError("DEALDESK_SECRET_KEY must be at least 32 characters")
+        return self
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'dealdesk.db').resolve()}"
+
+    @property
+    def base_url(self) -> str:
+        return self.public_url or f"http://{self.api_host}:{self.api_port}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""The read model: SQLModel tables, engine and sessions, and the queries behind them."""

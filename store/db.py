@@ -1,0 +1,63 @@
+"""Engine and session construction for SQLite (embedded default) and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import sessionmaker
+from sqlmodel import Session, SQLModel, create_engine
+
+from store import tables  # noqa: F401  (registers every table on SQLModel.metadata)
+
+SessionFactory = sessionmaker[Session]
+
+
+def make_engine(url: str, *, search_path: str | None = None) -> Engine:
+    """One engine per process; `search_path` lets tests isolate PostgreSQL schemas."""
+    connect_args: dict[str, Any] = {}
+    kwargs: dict[str, Any] = {}
+    if url.startswith("sqlite"):
+        # The worker's activity threads and the API's threadpool share the engine.
+        connect_args["check_same_thread"] = False
+        connect_args["timeout"] = 30
+    else:
+        kwargs["pool_pre_ping"] = True
+        kwargs["pool_size"] = 10
+        kwargs["max_overflow"] = 10
+        if search_path:
+            connect_args["options"] = f"-csearch_path={search_path}"
+    engine = create_engine(url, connect_args=connect_args, **kwargs)
+    if url.startswith("sqlite"):
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL lets the API read while a worker activity writes; NORMAL keeps commits durable
+    # across a process crash, which is all the embedded mode promises.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def create_schema(engine: Engine) -> None:
+    SQLModel.metadata.create_all(engine)
+
+
+def session_factory(engine: Engine) -> SessionFactory:
+    # expire_on_commit=False: rows read inside a unit of work stay usable after commit,
+    # which is what the API's response models need.
+    return sessionmaker(bind=engine, class_=Session, expire_on_commit=False)
+
+
+@contextmanager
+def transaction(factory: SessionFactory) -> Iterator[Session]:
+    """A unit of work: commit on success, roll back on any error."""
+    with factory() as session, session.begin():
+        yield session

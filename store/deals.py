@@ -1,0 +1,286 @@
+"""Deals, their versions, approval tasks, audit events and documents.
+
+Every writer here is idempotent: activities retry, and a retried write must never
+double a row (DESIGN.md: keyed by deal id, version and step).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from store.tables import ApprovalTask, AuditEvent, Deal, DealVersion, Document
+
+
+class NotFoundError(LookupError):
+    pass
+
+
+def record_version(
+    session: Session,
+    *,
+    deal_id: str,
+    owner: str,
+    version: int,
+    deal_input: dict[str, Any],
+    catalog_version: int,
+    status: str,
+    at: datetime,
+    request_hash: str = "",
+) -> DealVersion:
+    existing = get_version(session, deal_id=deal_id, version=version)
+    if existing is not None:
+        return existing
+    customer = deal_input["customer"]
+    deal = session.get(Deal, deal_id)
+    if deal is None:
+        deal = Deal(
+            id=deal_id,
+            owner=owner,
+            customer_name=customer["name"],
+            segment=customer["segment"],
+            region=customer["region"],
+            currency=deal_input["currency"],
+            status=status,
+            current_version=version,
+            request_hash=request_hash,
+            created_at=at,
+            updated_at=at,
+        )
+        session.add(deal)
+        session.flush()
+    row = DealVersion(
+        deal_id=deal_id,
+        version=version,
+        created_by=owner,
+        created_at=at,
+        input=deal_input,
+        catalog_version=catalog_version,
+    )
+    session.add(row)
+    deal.current_version = max(deal.current_version, version)
+    deal.customer_name = customer["name"]
+    deal.segment = customer["segment"]
+    deal.region = customer["region"]
+    deal.updated_at = at
+    session.add(deal)
+    session.flush()
+    return row
+
+
+def get_version(session: Session, *, deal_id: str, version: int) -> DealVersion | None:
+    return session.exec(
+        select(DealVersion).where(DealVersion.deal_id == deal_id, DealVersion.version == version)
+    ).first()
+
+
+def require_version(session: Session, *, deal_id: str, version: int) -> DealVersion:
+    row = get_version(session, deal_id=deal_id, version=version)
+    if row is None:
+        raise NotFoundError(f"deal {deal_id} has no version {version}")
+    return row
+
+
+def save_pricing(session: Session, *, deal_id: str, version: int, priced: dict[str, Any]) -> None:
+    row = require_version(session, deal_id=deal_id, version=version)
+    row.priced = priced
+    session.add(row)
+
+
+def save_plan(
+    session: Session, *, deal_id: str, version: int, plan: dict[str, Any], policy_version: int
+) -> None:
+    row = require_version(session, deal_id=deal_id, version=version)
+    row.plan = plan
+    row.policy_version = policy_version
+    session.add(row)
+
+
+def set_status(
+    session: Session, *, deal_id: str, status: str, reason: str | None, at: datetime
+) -> Deal:
+    deal = session.get(Deal, deal_id)
+    if deal is None:
+        raise NotFoundError(f"no deal {deal_id}")
+    deal.status = status
+    deal.status_reason = reason
+    deal.updated_at = at
+    session.add(deal)
+    return deal
+
+
+def get_deal(session: Session, *, deal_id: str) -> Deal | None:
+    return session.get(Deal, deal_id)
+
+
+def list_deals(
+    session: Session, *, owner: str | None, limit: int, offset: int
+) -> Sequence[tuple[Deal, DealVersion]]:
+    query = (
+        select(Deal, DealVersion)
+        .join(
+            DealVersion,
+            (col(DealVersion.deal_id) == col(Deal.id))
+            & (col(DealVersion.version) == col(Deal.current_version)),
+        )
+        .order_by(col(Deal.created_at).desc(), col(Deal.id))
+        .limit(limit)
+        .offset(offset)
+    )
+    if owner is not None:
+        query = query.where(Deal.owner == owner)
+    return session.exec(query).all()
+
+
+def upsert_tasks(session: Session, *, tasks: Sequence[ApprovalTask]) -> None:
+    for task in tasks:
+        if session.get(ApprovalTask, task.id) is None:
+            session.add(task)
+    session.flush()
+
+
+def get_task(session: Session, *, task_id: str) -> ApprovalTask | None:
+    return session.get(ApprovalTask, task_id)
+
+
+def close_task(
+    session: Session,
+    *,
+    task_id: str,
+    status: str,
+    decided_by: str | None,
+    comment: str | None,
+    at: datetime,
+) -> ApprovalTask:
+    task = session.get(ApprovalTask, task_id)
+    if task is None:
+        raise NotFoundError(f"no task {task_id}")
+    if task.status == "open":
+        task.status = status
+        task.decided_by = decided_by
+        task.comment = comment
+        task.decided_at = at
+        session.add(task)
+    return task
+
+
+def list_tasks(
+    session: Session, *, assignee: str, status: str | None, limit: int, offset: int
+) -> Sequence[tuple[ApprovalTask, Deal, DealVersion]]:
+    query = (
+        select(ApprovalTask, Deal, DealVersion)
+        .join(Deal, col(Deal.id) == col(ApprovalTask.deal_id))
+        .join(
+            DealVersion,
+            (col(DealVersion.deal_id) == col(ApprovalTask.deal_id))
+            & (col(DealVersion.version) == col(ApprovalTask.version)),
+        )
+        .where(ApprovalTask.assignee == assignee)
+        .order_by(col(ApprovalTask.created_at), col(ApprovalTask.id))
+        .limit(limit)
+        .offset(offset)
+    )
+    if status is not None:
+        query = query.where(ApprovalTask.status == status)
+    return session.exec(query).all()
+
+
+def tasks_for_deal(session: Session, *, deal_id: str) -> Sequence[ApprovalTask]:
+    return session.exec(
+        select(ApprovalTask)
+        .where(ApprovalTask.deal_id == deal_id)
+        .order_by(col(ApprovalTask.version), col(ApprovalTask.stage), col(ApprovalTask.role))
+    ).all()
+
+
+def append_audit(
+    session: Session,
+    *,
+    deal_id: str,
+    key: str,
+    version: int,
+    event: str,
+    actor: str,
+    at: datetime,
+    detail: dict[str, Any] | None = None,
+    subject_type: str = "deal",
+) -> None:
+    """Append once: a second call with the same key is a retry and writes nothing."""
+    exists = session.exec(
+        select(AuditEvent.id).where(
+            AuditEvent.subject_type == subject_type,
+            AuditEvent.deal_id == deal_id,
+            AuditEvent.key == key,
+        )
+    ).first()
+    if exists is not None:
+        return
+    try:
+        with session.begin_nested():
+            session.add(
+                AuditEvent(
+                    subject_type=subject_type,
+                    deal_id=deal_id,
+                    key=key,
+                    version=version,
+                    event=event,
+                    actor=actor,
+                    at=at,
+                    detail=detail or {},
+                )
+            )
+    except IntegrityError:
+        # A concurrent retry won the race; its row is the one we meant to write.
+        pass
+
+
+def history(session: Session, *, deal_id: str) -> Sequence[AuditEvent]:
+    return session.exec(
+        select(AuditEvent)
+        .where(AuditEvent.subject_type == "deal", AuditEvent.deal_id == deal_id)
+        .order_by(col(AuditEvent.id))
+    ).all()
+
+
+def store_document(
+    session: Session,
+    *,
+    deal_id: str,
+    version: int,
+    kind: str,
+    content_type: str,
+    body: str,
+    sha256: str,
+    at: datetime,
+) -> Document:
+    existing = session.exec(
+        select(Document).where(
+            Document.deal_id == deal_id, Document.version == version, Document.kind == kind
+        )
+    ).first()
+    if existing is not None:
+        return existing
+    doc = Document(
+        deal_id=deal_id,
+        version=version,
+        kind=kind,
+        content_type=content_type,
+        body=body,
+        sha256=sha256,
+        created_at=at,
+    )
+    session.add(doc)
+    session.flush()
+    return doc
+
+
+def latest_document(session: Session, *, deal_id: str, kind: str) -> Document | None:
+    return session.exec(
+        select(Document)
+        .where(Document.deal_id == deal_id, Document.kind == kind)
+        .order_by(col(Document.version).desc())
+    ).first()

@@ -1,0 +1,145 @@
+"""The tables of the read model. Temporal owns where a deal is; these rows mirror it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from store.columns import JSONType, UTCDateTime
+
+
+class User(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(max_length=64, unique=True, index=True)
+    full_name: str = Field(max_length=200)
+    email: str = Field(max_length=254)
+    # Application roles: rep, approver, finance, admin.
+    roles: list[str] = Field(default_factory=list, sa_column=Column(JSONType, nullable=False))
+    # Approval roles the policy routes to: finance, sales_vp, cfo, legal, deal_desk.
+    approval_roles: list[str] = Field(
+        default_factory=list, sa_column=Column(JSONType, nullable=False)
+    )
+    manager: str | None = Field(default=None, max_length=64)
+    active: bool = True
+    password_hash: str = Field(max_length=255)
+
+
+class Delegation(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    delegator: str = Field(max_length=64, index=True)
+    delegate: str = Field(max_length=64)
+    starts_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    ends_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+
+
+class ProductRevision(SQLModel, table=True):
+    """Append-only price book. The largest id is the catalog version in force."""
+
+    __tablename__ = "product_revision"
+
+    id: int | None = Field(default=None, primary_key=True)
+    sku: str = Field(max_length=64, index=True)
+    spec: dict[str, Any] = Field(sa_column=Column(JSONType, nullable=False))
+    created_by: str = Field(max_length=64)
+    created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+
+
+class PolicyVersion(SQLModel, table=True):
+    __tablename__ = "policy_version"
+
+    id: int | None = Field(default=None, primary_key=True)
+    version: int = Field(unique=True)
+    document: str = Field(sa_column=Column(Text, nullable=False))
+    active: bool = Field(default=False, index=True)
+    created_by: str = Field(max_length=64)
+    created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+
+
+class Deal(SQLModel, table=True):
+    id: str = Field(primary_key=True, max_length=36)
+    owner: str = Field(max_length=64, index=True)
+    customer_name: str = Field(max_length=200)
+    segment: str = Field(max_length=64)
+    region: str = Field(max_length=64)
+    currency: str = Field(max_length=3)
+    status: str = Field(max_length=32, index=True)
+    status_reason: str | None = Field(default=None, sa_column=Column(Text))
+    current_version: int
+    # Fingerprint of the submitted body, so a replayed Idempotency-Key can be checked.
+    request_hash: str = Field(default="", max_length=64)
+    created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    updated_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+
+
+class DealVersion(SQLModel, table=True):
+    __tablename__ = "deal_version"
+    __table_args__ = (UniqueConstraint("deal_id", "version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    deal_id: str = Field(foreign_key="deal.id", max_length=36)
+    version: int
+    created_by: str = Field(max_length=64)
+    created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    # The deal as submitted (pricing.DealInput JSON) and the price book version it is priced on.
+    input: dict[str, Any] = Field(sa_column=Column(JSONType, nullable=False))
+    catalog_version: int
+    # Filled by the workflow's activities: pricing.PricedDeal and policies.ApprovalPlan JSON.
+    priced: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONType))
+    plan: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONType))
+    policy_version: int | None = None
+
+
+class ApprovalTask(SQLModel, table=True):
+    __tablename__ = "approval_task"
+    __table_args__ = (Index("ix_task_assignee_status", "assignee", "status"),)
+
+    id: str = Field(primary_key=True, max_length=36)
+    deal_id: str = Field(foreign_key="deal.id", max_length=36, index=True)
+    version: int
+    stage: int
+    role: str = Field(max_length=64)
+    assignee: str = Field(max_length=64)
+    delegated_from: str | None = Field(default=None, max_length=64)
+    status: str = Field(max_length=32)
+    reasons: list[dict[str, Any]] = Field(sa_column=Column(JSONType, nullable=False))
+    created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    decided_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+    decided_by: str | None = Field(default=None, max_length=64)
+    comment: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class AuditEvent(SQLModel, table=True):
+    """Append-only history of a deal. `key` makes every write idempotent under retries."""
+
+    __tablename__ = "audit_event"
+    __table_args__ = (
+        UniqueConstraint("subject_type", "deal_id", "key"),
+        Index("ix_audit_subject", "subject_type", "deal_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    # "deal", "product" or "policy"; deal_id holds the subject's id (a deal id, sku, version).
+    subject_type: str = Field(default="deal", max_length=16)
+    deal_id: str = Field(max_length=64)
+    key: str = Field(max_length=200)
+    version: int
+    event: str = Field(max_length=64)
+    actor: str = Field(max_length=64)
+    at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONType, nullable=False))
+
+
+class Document(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("deal_id", "version", "kind"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    deal_id: str = Field(foreign_key="deal.id", max_length=36, index=True)
+    version: int
+    kind: str = Field(max_length=32)
+    content_type: str = Field(max_length=100)
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    sha256: str = Field(max_length=64)
+    created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))

@@ -1,0 +1,1 @@
+"""Temporal workflows: deterministic orchestration of one deal's process."""

@@ -1,0 +1,191 @@
+"""Every input and result that crosses a workflow, update, query or activity boundary."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from pricing import DealInput
+
+
+class DealStatus(StrEnum):
+    SUBMITTED = "submitted"
+    IN_APPROVAL = "in_approval"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    CHANGES_REQUESTED = "changes_requested"
+    POLICY_VIOLATION = "policy_violation"
+    WITHDRAWN = "withdrawn"
+
+
+FINAL_STATUSES = frozenset({DealStatus.APPROVED, DealStatus.REJECTED, DealStatus.WITHDRAWN})
+
+
+class TaskStatus(StrEnum):
+    OPEN = "open"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    CHANGES_REQUESTED = "changes_requested"
+    ESCALATED = "escalated"
+    DELEGATED = "delegated"
+    WITHDRAWN = "withdrawn"
+    SUPERSEDED = "superseded"
+
+
+class Decision(StrEnum):
+    APPROVE = "approve"
+    REJECT = "reject"
+    REQUEST_CHANGES = "request_changes"
+
+
+DECISION_TO_TASK_STATUS = {
+    Decision.APPROVE: TaskStatus.APPROVED,
+    Decision.REJECT: TaskStatus.REJECTED,
+    Decision.REQUEST_CHANGES: TaskStatus.CHANGES_REQUESTED,
+}
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DealWorkflowInput(_Message):
+    deal_id: str
+    owner: str
+    deal: DealInput
+    catalog_version: int
+    submitted_at: datetime
+    # Hash of the submitted body: an Idempotency-Key reused with another body is refused.
+    request_hash: str
+
+
+class SubmitCheck(_Message):
+    request_hash: str
+
+
+class SubmitResult(_Message):
+    deal_id: str
+    version: int
+    status: DealStatus
+
+
+class TaskState(_Message):
+    task_id: str
+    version: int
+    stage: int
+    role: str
+    assignee: str
+    delegated_from: str | None = None
+    status: TaskStatus = TaskStatus.OPEN
+
+
+class DealState(_Message):
+    deal_id: str
+    owner: str
+    version: int
+    status: DealStatus
+    current_stage: int | None
+    tasks: list[TaskState]
+
+
+class DecisionInput(_Message):
+    task_id: str
+    approver: str
+    decision: Decision
+    comment: str = Field(default="", max_length=4000)
+    version: int
+
+
+class DecisionResult(_Message):
+    task_id: str
+    task_status: TaskStatus
+    deal_status: DealStatus
+
+
+class DealOutcome(_Message):
+    deal_id: str
+    version: int
+    status: DealStatus
+    reason: str | None = None
+
+
+# Activity inputs and results.
+
+
+class RecordVersionInput(_Message):
+    deal_id: str
+    owner: str
+    version: int
+    deal: DealInput
+    catalog_version: int
+    request_hash: str
+    at: datetime
+
+
+class VersionRef(_Message):
+    deal_id: str
+    version: int
+
+
+class EvaluateInput(_Message):
+    deal_id: str
+    version: int
+    submitter: str
+    at: datetime
+
+
+class OpenTask(_Message):
+    task_id: str
+    role: str
+    assignee: str
+    delegated_from: str | None = None
+
+
+class OpenTasksInput(_Message):
+    deal_id: str
+    version: int
+    stage: int
+    tasks: list[OpenTask]
+    at: datetime
+
+
+class RecordDecisionInput(_Message):
+    deal_id: str
+    version: int
+    task_id: str
+    status: TaskStatus
+    actor: str
+    comment: str
+    at: datetime
+
+
+class CloseTasksInput(_Message):
+    deal_id: str
+    version: int
+    task_ids: list[str]
+    status: TaskStatus
+    at: datetime
+
+
+class SetStatusInput(_Message):
+    deal_id: str
+    version: int
+    status: DealStatus
+    reason: str | None
+    actor: str
+    at: datetime
+
+
+class RenderInput(_Message):
+    deal_id: str
+    version: int
+    at: datetime
+
+
+class DocumentResult(_Message):
+    deal_id: str
+    version: int
+    kind: str
+    sha256: str
