@@ -40,7 +40,9 @@ def _prepare_database(settings: Settings) -> None:
     engine.dispose()
 
 
-async def _serve(settings: Settings, *, with_worker: bool, with_api: bool) -> None:
+async def _serve(
+    settings: Settings, *, with_worker: bool, with_api: bool, banner: str | None = None
+) -> None:
     from api.main import create_app
     from dealdesk import temporal
     from dealdesk.worker import build_worker
@@ -68,9 +70,13 @@ async def _serve(settings: Settings, *, with_worker: bool, with_api: bool) -> No
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    if with_api:
+    if server is not None:
         # uvicorn installs its own handlers once serving; the API task ending means a signal came.
         tasks[-1].add_done_callback(lambda _: stop.set())
+        while not server.started and not tasks[-1].done():
+            await asyncio.sleep(0.05)
+    if banner is not None:
+        print(banner, flush=True)
     await stop.wait()
     if server is not None:
         server.should_exit = True
@@ -86,7 +92,9 @@ def _banner(settings: Settings) -> str:
     from dealdesk.seed import DEMO_USERS
 
     users = "\n".join(
-        f"    {u.username:<6} / {u.password:<11} {', '.join(u.roles)}" for u in DEMO_USERS
+        f"    {u.username:<6} / {u.password:<11} {', '.join(u.roles)}"
+        + (f"; approves as {', '.join(u.approval_roles)}" if u.approval_roles else "")
+        for u in DEMO_USERS
     )
     host = settings.temporal_address.rpartition(":")[0] or "127.0.0.1"
     lines = [
@@ -116,8 +124,7 @@ def cmd_up(settings: Settings) -> None:
                 asyncio.run(wait_until_ready(settings, process))
             except DevServerError as err:
                 raise SystemExit(f"dealdesk: {err}") from None
-        print(_banner(settings), flush=True)
-        asyncio.run(_serve(settings, with_worker=True, with_api=True))
+        asyncio.run(_serve(settings, with_worker=True, with_api=True, banner=_banner(settings)))
     finally:
         if process is not None and process.poll() is None:
             process.terminate()

@@ -401,9 +401,10 @@ def _breakdown(
         "model": model,
         "text": text,
         "units": rating.units,
-        "list_amount": round_to(rating.list_tcv(term), q),
-        "net_amount": round_to(net.net_tcv, q),
-        "cost": round_to(rating.cost_tcv, q),
+        # Amounts of a charge are never negative, so they skip round_to's "-0" guard.
+        "list_amount": rating.list_tcv(term).quantize(q, ROUND_HALF_UP, PRICING_CONTEXT),
+        "net_amount": net.net_tcv.quantize(q, ROUND_HALF_UP, PRICING_CONTEXT),
+        "cost": rating.cost_tcv.quantize(q, ROUND_HALF_UP, PRICING_CONTEXT),
         "discount_pct": effective_pct,
         "minimum_applies": minimum_applies,
         "segments": [
@@ -412,7 +413,9 @@ def _breakdown(
                 "to_month": segment.to_month,
                 "months": segment.months,
                 "unit_price": segment.unit_price,
-                "monthly_amount": round_to(segment.monthly_amount, q),
+                "monthly_amount": segment.monthly_amount.quantize(
+                    q, ROUND_HALF_UP, PRICING_CONTEXT
+                ),
             }
             for segment in rating.segments
         ],
@@ -424,7 +427,7 @@ def _breakdown(
                 "units": tier.units,
                 "unit_price": tier.unit_price,
                 "flat_fee": tier.flat_fee,
-                "amount": round_to(tier.amount, q),
+                "amount": tier.amount.quantize(q, ROUND_HALF_UP, PRICING_CONTEXT),
             }
             for tier in rating.tiers
         ],

@@ -159,7 +159,6 @@ class RecurringStrategy(ChargeStrategy[RecurringCharge]):
                 recurring_monthly=monthly,
                 recurring_tcv=monthly * term_months,
                 cost_tcv=cost_tcv,
-                segments=(RampSegment(1, term_months, charge.unit_price, monthly),),
             )
         # A ramp is summed segment by segment: sum of (months in force x unit price), then one
         # multiplication by quantity / period, so the total stays exact whenever it can be.

@@ -23,19 +23,19 @@ def list_products(user: CurrentUser, session: SessionDep) -> list[Product]:
 def put_product(sku: SkuPath, spec: ProductSpec, user: AdminUser, session: SessionDep) -> Product:
     """Create or replace a product. Deals already submitted keep the price they were given."""
     now = datetime.now(UTC)
-    with session.begin():
-        product, revision = catalog.put_product(
-            session, sku=sku, spec=spec, actor=user.username, at=now
-        )
-        deals.append_audit(
-            session,
-            subject_type="product",
-            deal_id=sku,
-            key=f"revision:{revision}",
-            version=revision,
-            event="product_saved",
-            actor=user.username,
-            at=now,
-            detail=spec.model_dump(mode="json"),
-        )
+    # The request's session has already read the user; the revision and its audit row
+    # commit together (the session rolls back if anything here raises).
+    product, revision = catalog.put_product(session, sku=sku, spec=spec, actor=user.username, at=now)
+    deals.append_audit(
+        session,
+        subject_type="product",
+        deal_id=sku,
+        key=f"revision:{revision}",
+        version=revision,
+        event="product_saved",
+        actor=user.username,
+        at=now,
+        detail=spec.model_dump(mode="json"),
+    )
+    session.commit()
     return product

@@ -70,7 +70,7 @@ def test_a_valid_rule_loads_with_its_fields() -> None:
         (
             VALID_BODY + "    whenn: tcv > 1\n",
             "rules[0].whenn",
-            10,
+            12,
             "unknown field 'whenn'; did you mean 'when'?",
         ),
         (
@@ -127,7 +127,7 @@ def test_a_valid_rule_loads_with_its_fields() -> None:
             VALID_BODY.replace("{gross_margin_pct}", "{gross_margin_pct:q}"),
             "rules[0].reason",
             11,
-            "placeholder {gross_margin_pct:q}: Invalid format specifier",
+            "placeholder {gross_margin_pct:q}: invalid format string",
         ),
         (
             VALID_BODY.replace("{gross_margin_pct}", "{}"),
@@ -301,7 +301,7 @@ def test_fallback_role_must_be_a_role() -> None:
             "sla",
             "stage 1: remind_after must come before escalate_after",
         ),
-        ({"remind_after": 0}, "sla.remind_after", "Input should be greater than 0 seconds"),
+        ({"remind_after": 0}, "sla.remind_after", "must be longer than zero"),
         ({"stages": {4: {"remind_after": "PT1H"}}}, "sla.stages[4]", "no rule routes to stage 4"),
     ],
 )
