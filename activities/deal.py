@@ -14,16 +14,19 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from policies import ApprovalPlan, evaluate
+from policies import ApprovalPlan, NoApproverError, PolicyEvaluationError, evaluate
 from pricing import DealInput, PricedDeal, PricingError, price_deal
-from store import catalog, deals, routing
+from store import catalog, deals, routing, users
 from store.db import SessionFactory, transaction
 from store.tables import ApprovalTask
 from templates import render_proposal
 from workflows.messages import (
     CloseTasksInput,
     DocumentResult,
+    EscalationInput,
+    EscalationTargets,
     EvaluateInput,
+    EventInput,
     OpenTasksInput,
     RecordDecisionInput,
     RecordVersionInput,
@@ -47,6 +50,8 @@ class DealActivities:
             self.close_tasks,
             self.set_status,
             self.render_proposal,
+            self.record_event,
+            self.escalation_targets,
         ]
 
     @activity.defn
@@ -56,6 +61,7 @@ class DealActivities:
                 session,
                 deal_id=input.deal_id,
                 owner=input.owner,
+                actor=input.actor,
                 version=input.version,
                 deal_input=input.deal.model_dump(mode="json"),
                 catalog_version=input.catalog_version,
@@ -69,7 +75,7 @@ class DealActivities:
                 key=f"v{input.version}:submitted",
                 version=input.version,
                 event="submitted" if input.version == 1 else "revised",
-                actor=input.owner,
+                actor=input.actor,
                 at=input.at,
                 detail={"catalog_version": input.catalog_version},
             )
@@ -117,14 +123,18 @@ class DealActivities:
                 raise ApplicationError("no active policy", type="no_policy", non_retryable=True)
             policy_version, policy = active
             directory = routing.directory_at(session, at=input.at)
-            plan = evaluate(
-                deal=DealInput.model_validate(row.input),
-                priced=PricedDeal.model_validate(row.priced),
-                policy=policy,
-                directory=directory,
-                submitter=input.submitter,
-                at=input.at,
-            )
+            try:
+                plan = evaluate(
+                    deal=DealInput.model_validate(row.input),
+                    priced=PricedDeal.model_validate(row.priced),
+                    policy=policy,
+                    directory=directory,
+                    submitter=input.submitter,
+                    at=input.at,
+                )
+            except (NoApproverError, PolicyEvaluationError) as err:
+                # A retry gives the same answer; the workflow hands the deal back with the reason.
+                raise ApplicationError(str(err), type="routing_error", non_retryable=True) from err
             deals.save_plan(
                 session,
                 deal_id=input.deal_id,
@@ -172,9 +182,12 @@ class DealActivities:
                         role=task.role,
                         assignee=task.assignee,
                         delegated_from=task.delegated_from,
+                        escalated_from=task.escalated_from,
                         status="open",
                         reasons=reasons_by_role.get(task.role, []),
                         created_at=input.at,
+                        remind_at=input.remind_at,
+                        due_at=input.due_at,
                     )
                     for task in input.tasks
                 ],
@@ -194,11 +207,25 @@ class DealActivities:
                         "role": task.role,
                         "assignee": task.assignee,
                         "delegated_from": task.delegated_from,
+                        "escalated_from": task.escalated_from,
+                        "due_at": input.due_at.isoformat(),
                     },
                 )
-            deals.set_status(
-                session, deal_id=input.deal_id, status="in_approval", reason=None, at=input.at
-            )
+                if task.delegated_from:
+                    deals.append_audit(
+                        session,
+                        deal_id=input.deal_id,
+                        key=f"task:{task.task_id}:delegated",
+                        version=input.version,
+                        event="delegated",
+                        actor="system",
+                        at=input.at,
+                        detail={
+                            "task_id": task.task_id,
+                            "from": task.delegated_from,
+                            "to": task.assignee,
+                        },
+                    )
 
     @activity.defn
     def record_decision(self, input: RecordDecisionInput) -> None:
@@ -257,12 +284,13 @@ class DealActivities:
                 deal_id=input.deal_id,
                 status=input.status.value,
                 reason=input.reason,
+                seq=input.seq,
                 at=input.at,
             )
             deals.append_audit(
                 session,
                 deal_id=input.deal_id,
-                key=f"v{input.version}:status:{input.status.value}",
+                key=f"status:{input.seq}",
                 version=input.version,
                 event=input.status.value,
                 actor=input.actor,
@@ -318,6 +346,46 @@ class DealActivities:
             return DocumentResult(
                 deal_id=input.deal_id, version=input.version, kind="proposal", sha256=doc.sha256
             )
+
+    @activity.defn
+    def record_event(self, input: EventInput) -> None:
+        with transaction(self._sessions) as session:
+            deals.append_audit(
+                session,
+                deal_id=input.deal_id,
+                key=input.key,
+                version=input.version,
+                event=input.event,
+                actor=input.actor,
+                at=input.at,
+                detail=dict(input.detail),
+            )
+
+    @activity.defn
+    def escalation_targets(self, input: EscalationInput) -> EscalationTargets:
+        """Who each task escalates to: the approver's manager, else a deal desk admin.
+
+        Never the deal's submitter, never an inactive user; an approver with no one above
+        keeps the task (the answer names them again) and reminders go on.
+        """
+        with self._sessions() as session:
+            directory = {u.username: u for u in users.list_users(session)}
+        desk = sorted(
+            name
+            for name, user in directory.items()
+            if user.active and "deal_desk" in user.approval_roles and name != input.submitter
+        )
+        targets: dict[str, str] = {}
+        for task_id, assignee in input.assignees.items():
+            user = directory.get(assignee)
+            manager = directory.get(user.manager) if user and user.manager else None
+            if manager is not None and manager.active and manager.username != input.submitter:
+                targets[task_id] = manager.username
+            elif desk and assignee not in desk:
+                targets[task_id] = desk[0]
+            else:
+                targets[task_id] = assignee
+        return EscalationTargets(targets=targets)
 
 
 def _reasons_by_role(plan: dict[str, Any], stage: int) -> dict[str, list[dict[str, Any]]]:

@@ -1,4 +1,4 @@
-"""Mapping of domain and Temporal failures onto HTTP answers."""
+"""Mapping of domain errors onto HTTP answers."""
 
 from __future__ import annotations
 
@@ -15,13 +15,3 @@ def pricing_error_to_http(err: PricingError) -> HTTPException:
             for issue in err.errors
         ],
     )
-
-
-# The `type` of an ApplicationError raised by a workflow update validator, as an HTTP status.
-REFUSAL_STATUS = {
-    "forbidden": status.HTTP_403_FORBIDDEN,
-    "conflict": status.HTTP_409_CONFLICT,
-    "stale_version": status.HTTP_409_CONFLICT,
-    "invalid": status.HTTP_422_UNPROCESSABLE_CONTENT,
-    "idempotency_mismatch": status.HTTP_422_UNPROCESSABLE_CONTENT,
-}

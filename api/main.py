@@ -12,7 +12,7 @@ from sqlalchemy.exc import OperationalError
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from api.routers import approvals, auth, catalog, deals, policies, quotes
+from api.routers import approvals, auth, catalog, deals, delegations, policies, quotes
 from dealdesk import temporal as temporal_client
 from dealdesk.settings import Settings, get_settings
 from store.db import make_engine, session_factory
@@ -82,7 +82,7 @@ def create_app(
         )
 
     api = APIRouter(prefix=API_PREFIX)
-    for module in (auth, deals, approvals, quotes, catalog, policies):
+    for module in (auth, deals, approvals, delegations, quotes, catalog, policies):
         api.include_router(module.router)
     app.include_router(api)
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from fastapi import HTTPException, status
 from sqlmodel import Session
 
 from api.errors import pricing_error_to_http
-from policies import ApprovalPlan, evaluate
+from policies import ApprovalPlan, NoApproverError, PolicyEvaluationError, evaluate
 from pricing import DealInput, PricedDeal, PricingError, price_deal
 from store import catalog, routing
 
@@ -29,11 +30,19 @@ def preview_approvals(
     if active is None:
         return None
     now = datetime.now(UTC)
-    return evaluate(
-        deal=deal,
-        priced=priced,
-        policy=active[1],
-        directory=routing.directory_at(session, at=now),
-        submitter=submitter,
-        at=now,
-    )
+    try:
+        return evaluate(
+            deal=deal,
+            priced=priced,
+            policy=active[1],
+            directory=routing.directory_at(session, at=now),
+            submitter=submitter,
+            at=now,
+        )
+    except PolicyEvaluationError as err:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            detail=[{"loc": ["body"], "msg": str(err), "type": "policy_rule_failed"}],
+        ) from err
+    except NoApproverError as err:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=str(err)) from err

@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.diff import Change
 from policies import ApprovalPlan
 from pricing import DealInput, Figures, PricedLine
 from store.tables import ApprovalTask, Deal, DealVersion
@@ -82,9 +83,12 @@ class TaskPublic(BaseModel):
     role: str
     assignee: str
     delegated_from: str | None
+    escalated_from: str | None
     status: str
     reasons: list[dict[str, Any]]
     created_at: datetime
+    remind_at: datetime
+    due_at: datetime
     decided_at: datetime | None
     decided_by: str | None
     comment: str | None
@@ -96,6 +100,17 @@ class TaskPublic(BaseModel):
 
 class QueueItem(TaskPublic):
     deal: DealSummary
+    age_seconds: int
+    overdue: bool
+
+
+class TaskDetail(QueueItem):
+    # The version this task's deal is compared with: the last one an approver approved, else
+    # the one before; None for a first version.
+    compared_with_version: int | None
+    changes: list[Change]
+    totals_before: dict[str, Any] | None
+    totals_after: dict[str, Any] | None
 
 
 class DealDetail(DealSummary):
@@ -122,12 +137,20 @@ class DecisionRequest(BaseModel):
     comment: str = Field(default="", max_length=4000)
     # The version the approver looked at; a decision on an older one is refused (409).
     version: int | None = None
+    # Negotiating limits granted with an approval, e.g. {"max_line_discount_pct": "25"}.
+    limits: dict[str, Decimal] = Field(default_factory=dict, max_length=20)
 
 
 class DecisionResponse(BaseModel):
     task_id: str
     task_status: TaskStatus
     deal_status: DealStatus
+
+
+class WithdrawRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(default="", max_length=4000)
 
 
 class QuoteResponse(PricedFigures):

@@ -43,6 +43,7 @@ def _prepare_database(settings: Settings) -> None:
 async def _serve(
     settings: Settings, *, with_worker: bool, with_api: bool, banner: str | None = None
 ) -> None:
+    from activities.notify import mailer_from_settings
     from api.main import create_app
     from dealdesk import temporal
     from dealdesk.worker import build_worker
@@ -54,7 +55,11 @@ async def _serve(
     worker = None
     if with_worker:
         worker = build_worker(
-            client, task_queue=settings.temporal_task_queue, sessions=session_factory(engine)
+            client,
+            task_queue=settings.temporal_task_queue,
+            sessions=session_factory(engine),
+            mailer=mailer_from_settings(settings),
+            base_url=settings.base_url,
         )
         tasks.append(asyncio.create_task(worker.run()))
     server = None
@@ -73,7 +78,8 @@ async def _serve(
     if server is not None:
         # uvicorn installs its own handlers once serving; the API task ending means a signal came.
         tasks[-1].add_done_callback(lambda _: stop.set())
-        while not server.started and not tasks[-1].done():
+        # uvicorn exposes readiness only as a flag, so poll it briefly.
+        while not server.started and not tasks[-1].done():  # noqa: ASYNC110
             await asyncio.sleep(0.05)
     if banner is not None:
         print(banner, flush=True)

@@ -40,10 +40,23 @@ class Settings(BaseSettings):
     token_ttl: timedelta = timedelta(hours=8)
     seed_demo_data: bool = True
 
-    # Approval timers. Policies may override per stage; tests shrink these to seconds.
-    remind_after: timedelta = timedelta(hours=24)
-    escalate_after: timedelta = timedelta(hours=48)
+    # Approval timers come from the policy, per stage. Set both to override every stage
+    # (demos and tests use seconds).
+    remind_after: timedelta | None = None
+    escalate_after: timedelta | None = None
     proposal_validity: timedelta = timedelta(days=30)
+
+    # How long a rejected or sent-back deal waits for a revision before its workflow closes.
+    revision_window: timedelta = timedelta(days=90)
+
+    # Outgoing e-mail. Empty host: messages stay in the outbox table only.
+    smtp_host: str = ""
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_from: str = "dealdesk@localhost"
+    smtp_username: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    smtp_starttls: bool = False
+    smtp_timeout: timedelta = timedelta(seconds=10)
 
     # Bounds on what one request may carry.
     max_request_bytes: int = 1_000_000
@@ -57,6 +70,16 @@ class Settings(BaseSettings):
                 raise ValueError("demo users must not be seeded in production mode")
         if len(self.secret_key.get_secret_value()) < 32:
             raise ValueError("DEALDESK_SECRET_KEY must be at least 32 characters")
+        return self
+
+    @model_validator(mode="after")
+    def _timers_together(self) -> Settings:
+        if (self.remind_after is None) != (self.escalate_after is None):
+            raise ValueError(
+                "set both DEALDESK_REMIND_AFTER and DEALDESK_ESCALATE_AFTER, or neither"
+            )
+        if self.remind_after and self.escalate_after and self.remind_after >= self.escalate_after:
+            raise ValueError("DEALDESK_REMIND_AFTER must be shorter than DEALDESK_ESCALATE_AFTER")
         return self
 
     @property

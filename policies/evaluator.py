@@ -85,11 +85,12 @@ def evaluate_facts(
     policy's risk factors and replaces whatever `facts.risk_score` held, so a plan's risk and
     its facts always agree."""
     typed = fact_values(facts)
-    risk = policy.risk.score(rule_values(typed), typed)
+    values = rule_values(typed)
+    risk = policy.risk.score(values, typed)
     if risk.score != facts.risk_score:
         facts = facts.model_copy(update={"risk_score": risk.score})
         typed["risk_score"] = risk.score
-    values = rule_values(typed)
+        values["risk_score"] = Decimal(risk.score)
 
     groups: dict[tuple[int, str], list[CompiledRule]] = {}
     violations: list[Reason] = []

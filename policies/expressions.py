@@ -38,11 +38,17 @@ _FRIENDLY = {"FLOAT": "number", "STRING": "text", "BOOLEAN": "true/false", "ARRA
 
 def _type_name(datatype: Any) -> str:
     name = str(getattr(datatype, "name", datatype))
+    member = getattr(datatype, "value_type", _UNDEFINED)
+    if name == "ARRAY" and member != _UNDEFINED:
+        return f"list of {_type_name(member)}"
     return _FRIENDLY.get(name, name.lower())
 
 
 def _children(node: Any) -> Iterator[Any]:
-    for attr in ("left", "right", "condition", "case_true", "case_false", "container", "member"):
+    for attr in (
+        *("left", "right", "condition", "case_true", "case_false", "container", "member"),
+        *("object", "item", "iterable", "result", "start", "stop"),
+    ):
         child = getattr(node, attr, None)
         if isinstance(child, re_ast.ExpressionBase):
             yield child
@@ -61,6 +67,8 @@ def _walk(node: Any) -> Iterator[Any]:
 def _describe(node: Any) -> str:
     if isinstance(node, re_ast.SymbolExpression):
         return f"{node.name} ({_type_name(node.result_type)})"
+    if isinstance(node, re_ast.ArrayExpression):
+        return f"a list literal ({_type_name(node.result_type)})"
     if isinstance(node, re_ast.LiteralExpressionBase):
         value = node.value
         shown = f"{value:f}" if isinstance(value, Decimal) else repr(value)
@@ -74,13 +82,23 @@ def _check_tree(root: Any) -> None:
     or a string compared with a value a Literal fact can never take."""
     for node in _walk(root):
         if isinstance(node, re_ast.ComparisonExpression) and node.type in ("eq", "ne"):
-            left, right = node.left.result_type, node.right.result_type
-            if _UNDEFINED not in (left, right) and left != right:
+            for side, other in ((node.left, node.right), (node.right, node.left)):
+                if isinstance(side, re_ast.NullExpression) and other.result_type != _UNDEFINED:
+                    raise ExpressionError(f"{_describe(other)} is never null")
+            # is_compatible, not ==, so a list of text matches an empty list literal.
+            if not rule_engine.DataType.is_compatible(
+                node.left.result_type, node.right.result_type
+            ):
                 raise ExpressionError(
                     f"type mismatch: {_describe(node.left)} compared with {_describe(node.right)}"
                 )
             _check_choices(node.left, node.right)
             _check_choices(node.right, node.left)
+        elif isinstance(node, re_ast.ContainsExpression) and isinstance(
+            node.container, re_ast.ArrayExpression
+        ):
+            for item in node.container.value:
+                _check_choices(node.member, item)
         elif isinstance(node, re_ast.LogicExpression):
             for side in (node.left, node.right):
                 if side.result_type not in (_BOOLEAN, _UNDEFINED):

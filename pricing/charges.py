@@ -17,12 +17,15 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    GetJsonSchemaHandler,
     ValidationError,
     ValidatorFunctionWrapHandler,
     WrapValidator,
     field_validator,
+    model_validator,
 )
-from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, ErrorDetails, InitErrorDetails, PydanticCustomError
 from pydantic_core.core_schema import ErrorType
 
 from pricing.types import Amount, Quantity
@@ -77,6 +80,22 @@ def invalid(code: str, message: str, loc: tuple[str | int, ...], value: Any) -> 
     )
 
 
+def _tags_required(schema: dict[str, Any]) -> None:
+    # The tags have defaults for building charges in Python, but a JSON body must name them
+    # (they choose the model), and the flat oneOf below needs them to tell members apart.
+    properties = schema.get("properties", {})
+    required = schema.setdefault("required", [])
+    for tag in ("type", "model"):
+        if tag in properties and tag not in required:
+            required.insert(0, tag)
+
+
+class ChargeBase(PricingModel):
+    """What every charge shares: its tags are required in JSON."""
+
+    model_config = ConfigDict(json_schema_extra=_tags_required)
+
+
 class Tier(PricingModel):
     up_to: Annotated[Quantity, Field(gt=0)] | None = Field(
         description="inclusive upper bound of the tier in units per month; null on the last tier"
@@ -90,13 +109,13 @@ class RampStep(PricingModel):
     unit_price: Amount
 
 
-class OneTimeCharge(PricingModel):
+class OneTimeCharge(ChargeBase):
     type: Literal["one_time"] = "one_time"
     unit_price: Amount
     unit_cost: Amount = ZERO
 
 
-class RecurringCharge(PricingModel):
+class RecurringCharge(ChargeBase):
     type: Literal["recurring"] = "recurring"
     period: Period = Period.MONTH
     unit_price: Amount
@@ -118,7 +137,7 @@ class RecurringCharge(PricingModel):
         return ramp
 
 
-class UsageCharge(PricingModel):
+class UsageCharge(ChargeBase):
     """What every usage charge has; the concrete classes below add their model's parameters."""
 
     type: Literal["usage"] = "usage"
@@ -126,6 +145,18 @@ class UsageCharge(PricingModel):
     minimum_commitment: Amount = Field(default=ZERO, description="monthly floor after discounts")
     estimated_quantity: Quantity = Field(default=ZERO, description="expected units per month")
     unit_cost: Amount = Field(default=ZERO, description="per unit consumed, free units included")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _concrete_only(cls, data: Any) -> Any:
+        # Without a model there is nothing to rate; a TypeError (not a ValidationError) because
+        # this is a programming mistake, never bad input: JSON goes through ``Charge``.
+        if cls is UsageCharge:
+            raise TypeError(
+                "UsageCharge is the base of the usage models: build PerUnitUsage, GraduatedUsage,"
+                " VolumeUsage or PackageUsage, or validate through the Charge union"
+            )
+        return data
 
 
 class PerUnitUsage(UsageCharge):
@@ -240,9 +271,31 @@ def _relocated(error: ErrorDetails) -> InitErrorDetails:
 
 UsageChargeVariant = Annotated[AnyUsageCharge, Field(discriminator="model")]
 
+
+class _FlatChargeSchema:
+    """Publish ``Charge`` in JSON Schema as one flat ``oneOf`` of the six parameter models.
+
+    pydantic writes the nested union with a discriminator mapping whose "usage" entry is an
+    object, which OpenAPI does not allow (mapping values are references); every member already
+    pins its own ``type`` (and ``model``) with a const, so a plain ``oneOf`` is unambiguous.
+    """
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        generated = handler(schema)
+        members: list[JsonSchemaValue] = []
+        for member in generated.get("oneOf", []):
+            members.extend(member.get("oneOf", [member]))
+        if not members:
+            return generated
+        return {"oneOf": members}
+
+
 Charge = Annotated[
     OneTimeCharge | RecurringCharge | UsageChargeVariant,
     Field(discriminator="type"),
     WrapValidator(_charge_locations),
+    _FlatChargeSchema(),
 ]
 """Any charge, chosen by ``type`` (and for usage by ``model``), as the contract writes it."""

@@ -23,11 +23,12 @@ from pricing.money import (
     round_percent,
     round_to,
 )
-from pricing.strategies import ChargeModel, ChargeRating, money, rate_charge, units
+from pricing.strategies import ChargeModel, ChargeRating, money, money_at, rate_charge, units
 
 ONE = Decimal(1)
 TWELVE = Decimal(12)
 ZERO_PERCENT = Decimal("0.00")
+_C = PRICING_CONTEXT
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,50 +47,55 @@ class ExactFigures:
     # of its lines', so summing keeps "totals = sum of lines" exact field by field.
     acv: Decimal
 
+    # The properties and methods below are public, so they must not depend on the caller's
+    # decimal context (28 digits by default): they name PRICING_CONTEXT explicitly.
     @property
     def arr(self) -> Decimal:
-        return self.mrr * TWELVE
+        return _C.multiply(self.mrr, TWELVE)
 
     @property
     def tcv(self) -> Decimal:
-        return self.one_time + self.recurring_tcv + self.usage_committed_tcv
+        return _C.add(_C.add(self.one_time, self.recurring_tcv), self.usage_committed_tcv)
 
     @property
     def tcv_estimated(self) -> Decimal:
-        return self.one_time + self.recurring_tcv + self.usage_estimated_tcv
+        return _C.add(_C.add(self.one_time, self.recurring_tcv), self.usage_estimated_tcv)
 
     @property
     def discount_amount(self) -> Decimal:
-        return self.list_tcv_estimated - self.tcv_estimated
+        return _C.subtract(self.list_tcv_estimated, self.tcv_estimated)
 
     @property
     def discount_pct(self) -> Decimal:
         if not self.list_tcv_estimated:
             return ZERO
-        return self.discount_amount / self.list_tcv_estimated * HUNDRED
+        return _C.multiply(_C.divide(self.discount_amount, self.list_tcv_estimated), HUNDRED)
 
     @property
     def gross_margin(self) -> Decimal:
-        return self.tcv_estimated - self.cost_tcv_estimated
+        return _C.subtract(self.tcv_estimated, self.cost_tcv_estimated)
 
     @property
     def gross_margin_pct(self) -> Decimal | None:
         tcv_estimated = self.tcv_estimated
         if not tcv_estimated:
             return None
-        return (tcv_estimated - self.cost_tcv_estimated) / tcv_estimated * HUNDRED
+        return _C.multiply(_C.divide(self.gross_margin, tcv_estimated), HUNDRED)
 
     @staticmethod
     def total(parts: Iterable[ExactFigures]) -> ExactFigures:
-        sums = dict.fromkeys(_ADDITIVE, ZERO)
-        for part in parts:
-            for name in _ADDITIVE:
-                sums[name] += getattr(part, name)
-        return ExactFigures(**sums)
+        items = list(parts)
+        with localcontext(PRICING_CONTEXT):
+            return ExactFigures(
+                *(sum((getattr(part, name) for part in items), ZERO) for name in _ADDITIVE)
+            )
 
     def reported(self, currency: str) -> dict[str, Decimal | None]:
         """The figures as the contract reports them: money to the minor unit, percent to 0.01."""
-        q = money_quantum(currency)
+        with localcontext(PRICING_CONTEXT):
+            return self._reported(money_quantum(currency))
+
+    def _reported(self, q: Decimal) -> dict[str, Decimal | None]:
         # Every figure but the margin is a sum of non-negative products, so only the margin
         # needs round_to's guard against "-0.00"; the rest is quantized inline because this
         # runs for every line of every deal.
@@ -146,11 +152,11 @@ class ChargeNet:
 
     @property
     def usage_estimated_tcv(self) -> Decimal:
-        return self.usage_monthly * self.term_months
+        return _C.multiply(self.usage_monthly, self.term_months)
 
     @property
     def net_tcv(self) -> Decimal:
-        return self.one_time + self.recurring_tcv + self.usage_estimated_tcv
+        return _C.add(_C.add(self.one_time, self.recurring_tcv), self.usage_estimated_tcv)
 
     @property
     def minimum_applies(self) -> bool:
@@ -173,7 +179,7 @@ class ExactLine:
 
     @property
     def effective_discount_pct(self) -> Decimal:
-        return (ONE - self.keep) * HUNDRED
+        return _C.multiply(_C.subtract(ONE, self.keep), HUNDRED)
 
     @property
     def below_floor(self) -> bool:
@@ -195,14 +201,16 @@ def price_deal(deal: DealInput, catalog: Mapping[str, Product]) -> PricedDeal:
         exact = price_lines_exact(deal, catalog)
         totals = ExactFigures.total(line.figures for line in exact)
         currency = deal.currency
+        q = money_quantum(currency)
+        header = _header_text(deal.header_discount_pct)
         # One validation of a plain tree is several times faster than building each nested
         # model in Python, and still checks what we report against the response schema.
         return PricedDeal.model_validate(
             {
                 "currency": currency,
                 "term_months": deal.term_months,
-                "lines": [_report_line(line, deal, currency) for line in exact],
-                "totals": totals.reported(currency),
+                "lines": [_report_line(line, header, deal.term_months, q) for line in exact],
+                "totals": totals._reported(q),
             },
             # Our own values have exactly the declared types, so no coercion is wanted.
             strict=True,
@@ -337,13 +345,20 @@ def _price_line(
     return ExactLine(index, line, product, name, line_rate, keep, tuple(nets), figures)
 
 
-def _report_line(exact: ExactLine, deal: DealInput, currency: str) -> dict[str, object]:
+def _report_line(exact: ExactLine, header: str, term: int, q: Decimal) -> dict[str, object]:
     line = exact.line
     product = exact.product
-    q = money_quantum(currency)
+    line_pct = round_percent(exact.line_rate * HUNDRED)
     effective_pct = round_percent(exact.effective_discount_pct)
-    discounts = _discount_text(exact, deal)
-    report: dict[str, object] = dict(exact.figures.reported(currency))
+    if exact.line_rate and header:
+        discounts = f", less {units(line_pct)}% line and {header} discount"
+    elif exact.line_rate:
+        discounts = f", less {units(line_pct)}% line discount"
+    elif header:
+        discounts = f", less {header} discount"
+    else:
+        discounts = ""
+    report: dict[str, object] = {**exact.figures._reported(q)}
     report.update(
         index=exact.index,
         sku=line.sku,
@@ -351,24 +366,19 @@ def _report_line(exact: ExactLine, deal: DealInput, currency: str) -> dict[str, 
         quantity=line.quantity,
         custom=product is None,
         max_discount_pct=None if product is None else product.max_discount_pct,
-        line_discount_pct=round_percent(exact.line_rate * HUNDRED),
+        line_discount_pct=line_pct,
         effective_discount_pct=effective_pct,
         below_floor=exact.below_floor,
         breakdown=[
-            _breakdown(position, net, discounts, effective_pct, deal.term_months, currency, q)
+            _breakdown(position, net, discounts, effective_pct, term, q)
             for position, net in enumerate(exact.charges)
         ],
     )
     return report
 
 
-def _discount_text(exact: ExactLine, deal: DealInput) -> str:
-    parts = []
-    if exact.line_rate:
-        parts.append(f"{units(round_percent(exact.line_rate * HUNDRED))}% line")
-    if deal.header_discount_pct:
-        parts.append(f"{units(round_percent(deal.header_discount_pct))}% header")
-    return f", less {' and '.join(parts)} discount" if parts else ""
+def _header_text(header_pct: Decimal) -> str:
+    return f"{units(round_percent(header_pct))}% header" if header_pct else ""
 
 
 def _breakdown(
@@ -377,7 +387,6 @@ def _breakdown(
     discounts: str,
     effective_pct: Decimal,
     term: int,
-    currency: str,
     q: Decimal,
 ) -> dict[str, object]:
     rating = net.rating
@@ -385,15 +394,15 @@ def _breakdown(
     text = rating.text + discounts
     minimum_applies = net.minimum_applies
     if minimum_applies:
-        text += f"; minimum commitment {money(rating.minimum_monthly, currency)} / month applies"
+        text += f"; minimum commitment {money_at(rating.minimum_monthly, q)} / month applies"
     if model is ChargeModel.ONE_TIME:
-        text += f"; net {money(net.one_time, currency)}"
+        text += f"; net {money_at(net.one_time, q)}"
     elif model is ChargeModel.RECURRING:
-        text += f"; net {money(net.recurring_tcv, currency)} over {term} months"
+        text += f"; net {money_at(net.recurring_tcv, q)} over {term} months"
     else:
         text += (
-            f"; billed {money(net.usage_monthly, currency)} / month,"
-            f" {money(net.usage_estimated_tcv, currency)} over {term} months"
+            f"; billed {money_at(net.usage_monthly, q)} / month,"
+            f" {money_at(net.usage_estimated_tcv, q)} over {term} months"
         )
     return {
         "charge": position,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
+from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal, localcontext
 from enum import StrEnum
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -200,6 +200,16 @@ class RecurringStrategy(ChargeStrategy[RecurringCharge]):
 U = TypeVar("U", bound=UsageCharge)
 
 
+@dataclass(slots=True)
+class MonthRating:
+    """One month of usage rated at list: the amount, how it was reached, and its parts."""
+
+    amount: Decimal
+    detail: str  # the working, without the amount itself
+    tiers: tuple[TierRating, ...] = ()
+    packages: Decimal | None = None
+
+
 class UsageStrategy(ChargeStrategy[U]):
     """Usage is rated on one month's billable units; the line quantity does not multiply it."""
 
@@ -207,65 +217,66 @@ class UsageStrategy(ChargeStrategy[U]):
         self, charge: U, *, quantity: Decimal, term_months: int, currency: str
     ) -> ChargeRating:
         billable = max(charge.estimated_quantity - charge.free_units, ZERO)
-        amount, detail, tiers, packages = (
-            self.rate_units(charge, billable, currency) if billable > 0 else (ZERO, "", (), None)
+        # A month with nothing to rate costs nothing under every model, flat fees included.
+        month = (
+            self.rate_month(charge, billable, currency)
+            if billable > 0
+            else MonthRating(ZERO, "nothing to rate")
         )
         estimate = f"{units(charge.estimated_quantity)} units / month"
         if charge.free_units:
             estimate += f", {units(charge.free_units)} free, {units(billable)} billable"
-        text = f"{estimate} {self.model.value.replace('_', '-')}: " + (detail or "nothing to rate")
-        text += f" = {money(amount, currency)} / month"
         return ChargeRating(
             model=self.model,
-            text=text,
+            text=(
+                f"{estimate}, {self.model.value.replace('_', '-')}: {month.detail}"
+                f" = {money(month.amount, currency)} / month"
+            ),
             units=billable,
-            usage_monthly=amount,
+            usage_monthly=month.amount,
             minimum_monthly=charge.minimum_commitment,
             # Free units are still consumed, so they still cost.
             cost_tcv=charge.unit_cost * charge.estimated_quantity * term_months,
-            tiers=tiers,
-            packages=packages,
+            tiers=month.tiers,
+            packages=month.packages,
         )
 
     @abstractmethod
-    def rate_units(
-        self, charge: U, billable: Decimal, currency: str
-    ) -> tuple[Decimal, str, tuple[TierRating, ...], Decimal | None]:
-        """(list amount of a month, how it was reached, tiers used, packages) for billable > 0."""
+    def rate_month(self, charge: U, billable: Decimal, currency: str) -> MonthRating:
+        """A month of ``billable`` (> 0) units at list price."""
 
 
 class PerUnitStrategy(UsageStrategy[PerUnitUsage]):
     model = ChargeModel.PER_UNIT
     parameters = PerUnitUsage
 
-    def rate_units(
-        self, charge: PerUnitUsage, billable: Decimal, currency: str
-    ) -> tuple[Decimal, str, tuple[TierRating, ...], Decimal | None]:
-        amount = charge.unit_price * billable
-        return amount, f"{units(billable)} x {price(charge.unit_price, currency)}", (), None
+    def rate_month(self, charge: PerUnitUsage, billable: Decimal, currency: str) -> MonthRating:
+        return MonthRating(
+            charge.unit_price * billable,
+            f"{units(billable)} x {price(charge.unit_price, currency)}",
+        )
 
 
 def _tier_text(rating: TierRating, currency: str) -> str:
     text = f"tier {rating.tier + 1}: {units(rating.units)} x {price(rating.unit_price, currency)}"
     if rating.flat_fee:
         text += f" + {money(rating.flat_fee, currency)} flat"
-    return text + f" = {money(rating.amount, currency)}"
+    return text
 
 
 class GraduatedStrategy(UsageStrategy[GraduatedUsage]):
     model = ChargeModel.GRADUATED
     parameters = GraduatedUsage
 
-    def rate_units(
-        self, charge: GraduatedUsage, billable: Decimal, currency: str
-    ) -> tuple[Decimal, str, tuple[TierRating, ...], Decimal | None]:
+    def rate_month(self, charge: GraduatedUsage, billable: Decimal, currency: str) -> MonthRating:
         ratings: list[TierRating] = []
         lower = ZERO
         for index, tier in enumerate(charge.tiers):
             top = billable if tier.up_to is None else min(billable, tier.up_to)
             in_tier = top - lower
             # Bounds are inclusive: exactly up_to units stay in this tier, and a tier's flat fee
-            # counts only when at least part of a unit falls in it.
+            # counts only when at least part of a unit falls in it (we stop at the first tier
+            # that holds the last unit).
             amount = in_tier * tier.unit_price + tier.flat_fee
             ratings.append(
                 TierRating(
@@ -276,7 +287,11 @@ class GraduatedStrategy(UsageStrategy[GraduatedUsage]):
                 break
             lower = tier.up_to
         total = sum((rating.amount for rating in ratings), ZERO)
-        return total, "; ".join(_tier_text(r, currency) for r in ratings), tuple(ratings), None
+        detail = "; ".join(
+            f"{_tier_text(rating, currency)} = {money(rating.amount, currency)}"
+            for rating in ratings
+        )
+        return MonthRating(total, f"{detail}; in all", tuple(ratings))
 
 
 def volume_tier(tiers: list[Tier], billable: Decimal) -> int:
@@ -291,34 +306,31 @@ class VolumeStrategy(UsageStrategy[VolumeUsage]):
     model = ChargeModel.VOLUME
     parameters = VolumeUsage
 
-    def rate_units(
-        self, charge: VolumeUsage, billable: Decimal, currency: str
-    ) -> tuple[Decimal, str, tuple[TierRating, ...], Decimal | None]:
+    def rate_month(self, charge: VolumeUsage, billable: Decimal, currency: str) -> MonthRating:
         index = volume_tier(charge.tiers, billable)
         tier = charge.tiers[index]
-        lower = ZERO if index == 0 else charge.tiers[index - 1].up_to or ZERO
+        previous = charge.tiers[index - 1].up_to if index else None
+        lower = ZERO if previous is None else previous
         amount = billable * tier.unit_price + tier.flat_fee
         rating = TierRating(
             index, lower, tier.up_to, billable, tier.unit_price, tier.flat_fee, amount
         )
-        return amount, "all units at " + _tier_text(rating, currency), (rating,), None
+        return MonthRating(amount, f"every unit at {_tier_text(rating, currency)}", (rating,))
 
 
 class PackageStrategy(UsageStrategy[PackageUsage]):
     model = ChargeModel.PACKAGE
     parameters = PackageUsage
 
-    def rate_units(
-        self, charge: PackageUsage, billable: Decimal, currency: str
-    ) -> tuple[Decimal, str, tuple[TierRating, ...], Decimal | None]:
+    def rate_month(self, charge: PackageUsage, billable: Decimal, currency: str) -> MonthRating:
         # A started package is a whole package.
         packages = (billable / charge.package_size).to_integral_value(rounding=ROUND_CEILING)
-        amount = packages * charge.package_price
-        text = (
+        return MonthRating(
+            packages * charge.package_price,
             f"{units(packages)} package(s) of {units(charge.package_size)}"
-            f" x {price(charge.package_price, currency)}"
+            f" x {price(charge.package_price, currency)}",
+            packages=packages,
         )
-        return amount, text, (), packages
 
 
 STRATEGIES: dict[ChargeModel, ChargeStrategy[Any]] = {
@@ -348,8 +360,10 @@ def strategy_for(model: ChargeModel) -> ChargeStrategy[Any]:
 def rate_charge(
     charge: AnyCharge, *, quantity: Decimal, term_months: int, currency: str
 ) -> ChargeRating:
+    """``charge`` at list price, by the strategy of its model, exactly."""
     strategy = _BY_PARAMETERS[type(charge)]
-    return strategy.rate(charge, quantity=quantity, term_months=term_months, currency=currency)
+    with localcontext(PRICING_CONTEXT):
+        return strategy.rate(charge, quantity=quantity, term_months=term_months, currency=currency)
 
 
 def units(quantity: Decimal) -> str:
@@ -358,9 +372,13 @@ def units(quantity: Decimal) -> str:
 
 
 def money(amount: Decimal, currency: str) -> str:
-    # Amounts in texts are never negative, so round_money's "-0" guard is not needed here.
-    rounded = amount.quantize(money_quantum(currency), ROUND_HALF_UP, PRICING_CONTEXT)
-    return f"{rounded:,f}"
+    return money_at(amount, money_quantum(currency))
+
+
+def money_at(amount: Decimal, quantum: Decimal) -> str:
+    """An amount for a reader, e.g. 14,400.00. Amounts in texts are never negative, so
+    round_money's "-0" guard is not needed here."""
+    return f"{amount.quantize(quantum, ROUND_HALF_UP, PRICING_CONTEXT):,f}"
 
 
 def price(unit_price: Decimal, currency: str) -> str:

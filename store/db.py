@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session, SQLModel, create_engine
 
-from store import tables  # noqa: F401  (registers every table on SQLModel.metadata)
+from store import outbox, tables  # noqa: F401  (registers every table on SQLModel.metadata)
 
 SessionFactory = sessionmaker[Session]
 

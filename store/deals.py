@@ -25,6 +25,7 @@ def record_version(
     *,
     deal_id: str,
     owner: str,
+    actor: str,
     version: int,
     deal_input: dict[str, Any],
     catalog_version: int,
@@ -56,7 +57,7 @@ def record_version(
     row = DealVersion(
         deal_id=deal_id,
         version=version,
-        created_by=owner,
+        created_by=actor,
         created_at=at,
         input=deal_input,
         catalog_version=catalog_version,
@@ -101,11 +102,14 @@ def save_plan(
 
 
 def set_status(
-    session: Session, *, deal_id: str, status: str, reason: str | None, at: datetime
+    session: Session, *, deal_id: str, status: str, reason: str | None, seq: int, at: datetime
 ) -> Deal:
-    deal = session.get(Deal, deal_id)
+    deal = session.get(Deal, deal_id, with_for_update=True)
     if deal is None:
         raise NotFoundError(f"no deal {deal_id}")
+    if seq <= deal.status_seq:
+        return deal  # a retry, or a change the workflow has already moved past
+    deal.status_seq = seq
     deal.status = status
     deal.status_reason = reason
     deal.updated_at = at
@@ -187,6 +191,20 @@ def list_tasks(
     if status is not None:
         query = query.where(ApprovalTask.status == status)
     return session.exec(query).all()
+
+
+def last_approved_version(session: Session, *, deal_id: str, before: int) -> int | None:
+    """The newest version before `before` on which some approver approved a task."""
+    found: int | None = session.exec(
+        select(ApprovalTask.version)
+        .where(
+            ApprovalTask.deal_id == deal_id,
+            ApprovalTask.status == "approved",
+            ApprovalTask.version < before,
+        )
+        .order_by(col(ApprovalTask.version).desc())
+    ).first()
+    return found
 
 
 def tasks_for_deal(session: Session, *, deal_id: str) -> Sequence[ApprovalTask]:

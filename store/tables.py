@@ -66,6 +66,8 @@ class Deal(SQLModel, table=True):
     region: str = Field(max_length=64)
     currency: str = Field(max_length=3)
     status: str = Field(max_length=32, index=True)
+    # The workflow numbers its status changes; a late write of an older one is ignored.
+    status_seq: int = 0
     status_reason: str | None = Field(default=None, sa_column=Column(Text))
     current_version: int
     # Fingerprint of the submitted body, so a replayed Idempotency-Key can be checked.
@@ -103,9 +105,13 @@ class ApprovalTask(SQLModel, table=True):
     role: str = Field(max_length=64)
     assignee: str = Field(max_length=64)
     delegated_from: str | None = Field(default=None, max_length=64)
+    escalated_from: str | None = Field(default=None, max_length=64)
     status: str = Field(max_length=32)
     reasons: list[dict[str, Any]] = Field(sa_column=Column(JSONType, nullable=False))
     created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    # When the approver is reminded, and when the task escalates (its SLA due time).
+    remind_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    due_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     decided_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
     decided_by: str | None = Field(default=None, max_length=64)
     comment: str | None = Field(default=None, sa_column=Column(Text))

@@ -42,7 +42,7 @@ async def eventually(
 
 def deal_body(
     *,
-    quantity: str = "10",
+    quantity: str | int = "10",  # an int is invalid input, for the tests that send one
     discount_pct: str | None = None,
     customer: str = "Acme Corp",
     new_customer: bool = False,

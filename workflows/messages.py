@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
+from decimal import Decimal
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -51,6 +52,13 @@ class _Message(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class SlaOverride(_Message):
+    """Settings that replace the policy's reminder and escalation delays (tests use seconds)."""
+
+    remind_after: timedelta
+    escalate_after: timedelta
+
+
 class DealWorkflowInput(_Message):
     deal_id: str
     owner: str
@@ -59,6 +67,8 @@ class DealWorkflowInput(_Message):
     submitted_at: datetime
     # Hash of the submitted body: an Idempotency-Key reused with another body is refused.
     request_hash: str
+    revision_window: timedelta = timedelta(days=90)
+    sla_override: SlaOverride | None = None
 
 
 class SubmitCheck(_Message):
@@ -78,6 +88,7 @@ class TaskState(_Message):
     role: str
     assignee: str
     delegated_from: str | None = None
+    escalated_from: str | None = None
     status: TaskStatus = TaskStatus.OPEN
 
 
@@ -96,6 +107,26 @@ class DecisionInput(_Message):
     decision: Decision
     comment: str = Field(default="", max_length=4000)
     version: int
+    # Negotiating limits granted with an approval, e.g. {"max_line_discount_pct": "25"}.
+    limits: dict[str, Decimal] = Field(default_factory=dict, max_length=20)
+
+
+class ReviseInput(_Message):
+    actor: str
+    deal: DealInput
+    catalog_version: int
+    request_hash: str
+
+
+class WithdrawInput(_Message):
+    actor: str
+    reason: str = Field(default="", max_length=4000)
+
+
+class ChangeResult(_Message):
+    deal_id: str
+    version: int
+    status: DealStatus
 
 
 class DecisionResult(_Message):
@@ -117,6 +148,7 @@ class DealOutcome(_Message):
 class RecordVersionInput(_Message):
     deal_id: str
     owner: str
+    actor: str
     version: int
     deal: DealInput
     catalog_version: int
@@ -141,6 +173,7 @@ class OpenTask(_Message):
     role: str
     assignee: str
     delegated_from: str | None = None
+    escalated_from: str | None = None
 
 
 class OpenTasksInput(_Message):
@@ -148,7 +181,32 @@ class OpenTasksInput(_Message):
     version: int
     stage: int
     tasks: list[OpenTask]
+    remind_at: datetime
+    due_at: datetime
     at: datetime
+
+
+class EscalationInput(_Message):
+    deal_id: str
+    submitter: str
+    # task id -> its assignee; the answer names who each task goes to next.
+    assignees: dict[str, str]
+
+
+class EscalationTargets(_Message):
+    targets: dict[str, str]
+
+
+class EventInput(_Message):
+    """An audit event the workflow itself witnessed (a reminder, a carried-over approval)."""
+
+    deal_id: str
+    version: int
+    key: str
+    event: str
+    actor: str
+    at: datetime
+    detail: dict[str, str | int | list[str] | None] = Field(default_factory=dict)
 
 
 class RecordDecisionInput(_Message):
@@ -175,6 +233,9 @@ class SetStatusInput(_Message):
     status: DealStatus
     reason: str | None
     actor: str
+    # Status writes may land out of order (activities run concurrently); the read model keeps
+    # the one with the highest sequence number.
+    seq: int
     at: datetime
 
 

@@ -1,22 +1,38 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.concurrency import run_in_threadpool
-from temporalio.client import WorkflowUpdateFailedError
-from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError, RPCStatusCode
+from sqlmodel import Session
 
 from api.deps import ApproverUser, SessionDep, SessionFactoryDep, TemporalDep
-from api.errors import REFUSAL_STATUS
-from api.schemas import DealSummary, DecisionRequest, DecisionResponse, QueueItem, TaskPublic
+from api.diff import changes
+from api.schemas import (
+    DealSummary,
+    DecisionRequest,
+    DecisionResponse,
+    QueueItem,
+    TaskDetail,
+    TaskPublic,
+)
+from api.workflow_calls import send_update
 from store import deals
-from store.tables import ApprovalTask
+from store.tables import ApprovalTask, Deal, DealVersion
 from workflows.deal import DealWorkflow, workflow_id
 from workflows.messages import DecisionInput, TaskStatus
 
 router = APIRouter(prefix="/approvals", tags=["approvals"])
+
+
+def _queue_item(task: ApprovalTask, deal: Deal, version: DealVersion, now: datetime) -> QueueItem:
+    return QueueItem(
+        **TaskPublic.from_row(task).model_dump(),
+        deal=DealSummary.from_rows(deal, version),
+        age_seconds=int((now - task.created_at).total_seconds()),
+        overdue=task.status == TaskStatus.OPEN and now > task.due_at,
+    )
 
 
 @router.get("")
@@ -35,12 +51,43 @@ def list_my_tasks(
         limit=limit,
         offset=offset,
     )
-    return [
-        QueueItem(
-            **TaskPublic.from_row(task).model_dump(), deal=DealSummary.from_rows(deal, version)
-        )
-        for task, deal, version in rows
-    ]
+    now = datetime.now(UTC)
+    return [_queue_item(task, deal, version, now) for task, deal, version in rows]
+
+
+def _my_task(session: Session, *, task_id: str, username: str) -> ApprovalTask:
+    task = deals.get_task(session, task_id=task_id)
+    if task is None or task.assignee != username:
+        # Someone else's task is not confirmed to exist.
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="task not found")
+    return task
+
+
+@router.get("/{task_id}")
+def get_task(task_id: str, user: ApproverUser, session: SessionDep) -> TaskDetail:
+    """One task with what changed since the version an approver last approved."""
+    task = _my_task(session, task_id=task_id, username=user.username)
+    deal = deals.get_deal(session, deal_id=task.deal_id)
+    current = deals.require_version(session, deal_id=task.deal_id, version=task.version)
+    assert deal is not None
+    earlier_version = deals.last_approved_version(
+        session, deal_id=task.deal_id, before=task.version
+    )
+    if earlier_version is None and task.version > 1:
+        earlier_version = task.version - 1
+    earlier = (
+        deals.require_version(session, deal_id=task.deal_id, version=earlier_version)
+        if earlier_version is not None
+        else None
+    )
+    item = _queue_item(task, deal, current, datetime.now(UTC))
+    return TaskDetail(
+        **item.model_dump(),
+        compared_with_version=earlier_version,
+        changes=changes(earlier.input, current.input) if earlier else [],
+        totals_before=(earlier.priced or {}).get("totals") if earlier else None,
+        totals_after=(current.priced or {}).get("totals"),
+    )
 
 
 @router.post("/{task_id}/decision")
@@ -69,8 +116,8 @@ async def decide(
     if task.assignee != user.username:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="task not found")
     handle = temporal.get_workflow_handle_for(DealWorkflow.run, workflow_id(task.deal_id))
-    try:
-        result = await handle.execute_update(
+    result = await send_update(
+        handle.execute_update(
             DealWorkflow.decide,
             DecisionInput(
                 task_id=task_id,
@@ -78,22 +125,12 @@ async def decide(
                 decision=body.decision,
                 comment=body.comment,
                 version=body.version if body.version is not None else task.version,
+                limits=body.limits,
             ),
             # Same task, same decision: a retried request returns the first answer.
             id=f"decision-{task_id}-{body.decision.value}",
         )
-    except WorkflowUpdateFailedError as err:
-        cause = err.cause
-        if isinstance(cause, ApplicationError) and cause.type in REFUSAL_STATUS:
-            raise HTTPException(REFUSAL_STATUS[cause.type], detail=cause.message) from err
-        raise
-    except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:
-            # The workflow has finished: the task was closed with it.
-            raise HTTPException(
-                status.HTTP_409_CONFLICT, detail="this deal is no longer awaiting decisions"
-            ) from err
-        raise
+    )
     return DecisionResponse(
         task_id=result.task_id, task_status=result.task_status, deal_status=result.deal_status
     )

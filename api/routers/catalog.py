@@ -25,7 +25,9 @@ def put_product(sku: SkuPath, spec: ProductSpec, user: AdminUser, session: Sessi
     now = datetime.now(UTC)
     # The request's session has already read the user; the revision and its audit row
     # commit together (the session rolls back if anything here raises).
-    product, revision = catalog.put_product(session, sku=sku, spec=spec, actor=user.username, at=now)
+    product, revision = catalog.put_product(
+        session, sku=sku, spec=spec, actor=user.username, at=now
+    )
     deals.append_audit(
         session,
         subject_type="product",

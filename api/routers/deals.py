@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import hashlib
-import json
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated
@@ -9,22 +7,38 @@ from typing import Annotated
 from fastapi import APIRouter, Header, HTTPException, Query, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
-from temporalio.client import WithStartWorkflowOperation, WorkflowUpdateFailedError
+from temporalio.client import WithStartWorkflowOperation
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.access import sees_all_deals, visible_deal
 from api.deps import CurrentUser, RepUser, SessionDep, SessionFactoryDep, SettingsDep, TemporalDep
-from api.errors import REFUSAL_STATUS
 from api.pricing_service import price_current
-from api.schemas import AuditEntry, DealCreated, DealDetail, DealSummary, PricedFigures, TaskPublic
+from api.schemas import (
+    AuditEntry,
+    DealCreated,
+    DealDetail,
+    DealSummary,
+    PricedFigures,
+    TaskPublic,
+    WithdrawRequest,
+)
+from api.workflow_calls import body_hash, send_update, sla_override
 from policies import ApprovalPlan
 from pricing import DealInput
 from store import deals
 from store.db import SessionFactory
+from store.tables import Deal, User
 from workflows.deal import DealWorkflow, workflow_id
-from workflows.messages import DealStatus, DealWorkflowInput, SubmitCheck
+from workflows.messages import (
+    ChangeResult,
+    DealStatus,
+    DealWorkflowInput,
+    ReviseInput,
+    SubmitCheck,
+    WithdrawInput,
+)
 
 router = APIRouter(prefix="/deals", tags=["deals"])
 
@@ -42,16 +56,8 @@ async def submit_deal(
     idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
 ) -> DealCreated:
     """Store version 1 of a deal and start its workflow; answers once the deal is recorded."""
-
-    def validate() -> int:
-        with sessions() as session:
-            return price_current(session, deal=deal)[1]
-
-    # Pricing here refuses bad input (unknown SKU, negative net) with a 422 before anything is
-    # stored or started; the workflow re-prices the same catalog version.
-    catalog_version = await run_in_threadpool(validate)
-    body = deal.model_dump(mode="json")
-    request_hash = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+    catalog_version = await _validated_catalog_version(sessions, deal)
+    request_hash = body_hash(deal)
     if idempotency_key is not None:
         deal_id = str(uuid.uuid5(_IDEMPOTENCY_NAMESPACE, f"{user.username}\n{idempotency_key}"))
     else:
@@ -65,6 +71,8 @@ async def submit_deal(
             catalog_version=catalog_version,
             submitted_at=datetime.now(UTC),
             request_hash=request_hash,
+            revision_window=settings.revision_window,
+            sla_override=sla_override(settings),
         ),
         id=workflow_id(deal_id),
         task_queue=settings.temporal_task_queue,
@@ -74,26 +82,34 @@ async def submit_deal(
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
     )
     try:
-        result = await temporal.execute_update_with_start_workflow(
-            DealWorkflow.submitted,
-            SubmitCheck(request_hash=request_hash),
-            start_workflow_operation=start,
-            # Temporal answers a repeated update id from its first result without validating,
-            # so the id carries the body's hash: another body under the same key is validated
-            # (and refused), the same body gets the first answer.
-            id=f"submit-{request_hash}",
+        result = await send_update(
+            temporal.execute_update_with_start_workflow(
+                DealWorkflow.submitted,
+                SubmitCheck(request_hash=request_hash),
+                start_workflow_operation=start,
+                # Temporal answers a repeated update id from its first result without
+                # validating, so the id carries the body's hash: another body under the same
+                # key is validated (and refused), the same body gets the first answer.
+                id=f"submit-{request_hash}",
+            )
         )
-    except WorkflowUpdateFailedError as err:
-        cause = err.cause
-        if isinstance(cause, ApplicationError) and cause.type in REFUSAL_STATUS:
-            raise HTTPException(REFUSAL_STATUS[cause.type], detail=cause.message) from err
-        raise
     except (WorkflowAlreadyStartedError, RPCError) as err:
         if isinstance(err, RPCError) and err.status != RPCStatusCode.ALREADY_EXISTS:
             raise
         # The workflow for this key has already finished: answer from the read model.
         return await run_in_threadpool(_replay, sessions, deal_id, user.username, request_hash)
     return DealCreated(id=result.deal_id, version=result.version, status=result.status)
+
+
+async def _validated_catalog_version(sessions: SessionFactory, deal: DealInput) -> int:
+    """Price now to refuse bad input (unknown SKU, negative net) with a 422 before anything
+    is stored or sent; the workflow re-prices on the same catalog version."""
+
+    def validate() -> int:
+        with sessions() as session:
+            return price_current(session, deal=deal)[1]
+
+    return await run_in_threadpool(validate)
 
 
 def _replay(sessions: SessionFactory, deal_id: str, owner: str, request_hash: str) -> DealCreated:
@@ -107,6 +123,66 @@ def _replay(sessions: SessionFactory, deal_id: str, owner: str, request_hash: st
             detail="this Idempotency-Key was already used with a different request body",
         )
     return DealCreated(id=deal.id, version=1, status=DealStatus(deal.status))
+
+
+async def _owned_deal(sessions: SessionFactory, user: User, deal_id: str) -> Deal:
+    """The deal if the caller owns it: 404 when they cannot see it, 403 when they only see it."""
+
+    def load() -> Deal:
+        with sessions() as session:
+            return visible_deal(session, user=user, deal_id=deal_id)
+
+    deal = await run_in_threadpool(load)
+    if deal.owner != user.username:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="only the deal's owner may do this")
+    return deal
+
+
+@router.put("/{deal_id}")
+async def revise_deal(
+    deal_id: str,
+    deal: DealInput,
+    user: RepUser,
+    sessions: SessionFactoryDep,
+    temporal: TemporalDep,
+) -> ChangeResult:
+    """Store a new version: it is re-priced and re-routed; approvals it still meets are kept."""
+    current = await _owned_deal(sessions, user, deal_id)
+    catalog_version = await _validated_catalog_version(sessions, deal)
+    request_hash = body_hash(deal)
+    handle = temporal.get_workflow_handle_for(DealWorkflow.run, workflow_id(deal_id))
+    return await send_update(
+        handle.execute_update(
+            DealWorkflow.revise,
+            ReviseInput(
+                actor=user.username,
+                deal=deal,
+                catalog_version=catalog_version,
+                request_hash=request_hash,
+            ),
+            # The same body sent again on the same version is one revision, not two.
+            id=f"revise-{current.current_version}-{request_hash}",
+        )
+    )
+
+
+@router.post("/{deal_id}/withdraw")
+async def withdraw_deal(
+    deal_id: str,
+    user: RepUser,
+    sessions: SessionFactoryDep,
+    temporal: TemporalDep,
+    body: WithdrawRequest | None = None,
+) -> ChangeResult:
+    await _owned_deal(sessions, user, deal_id)
+    handle = temporal.get_workflow_handle_for(DealWorkflow.run, workflow_id(deal_id))
+    return await send_update(
+        handle.execute_update(
+            DealWorkflow.withdraw,
+            WithdrawInput(actor=user.username, reason=body.reason if body else ""),
+            id="withdraw",
+        )
+    )
 
 
 @router.get("")

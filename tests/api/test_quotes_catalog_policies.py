@@ -121,7 +121,9 @@ async def test_catalog_change_applies_to_new_deals_only(api: httpx.AsyncClient) 
     new_price = {
         "name": "Platform seat",
         "description": "Per-user platform licence",
-        "charges": [{"type": "recurring", "period": "month", "unit_price": "150", "unit_cost": "18"}],
+        "charges": [
+            {"type": "recurring", "period": "month", "unit_price": "150", "unit_cost": "18"}
+        ],
         "max_discount_pct": "30",
         "active": True,
     }

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from policies import Directory, NoApproverError, PlanApprover
+from policies import Directory, DirectoryUser, NoApproverError, PlanApprover
 from tests.policies.builders import AT, SUBMITTER, delegation, directory, user
 
 
@@ -14,14 +14,21 @@ def names(approvers: list[PlanApprover]) -> list[tuple[str, str, str | None]]:
     return [(a.username, a.role, a.delegated_from) for a in approvers]
 
 
-def resolve(d: Directory, role: str, *, submitter: str = SUBMITTER, at: datetime = AT) -> list:
+Row = tuple[str, str, str | None]
+
+
+def resolve(d: Directory, role: str, *, submitter: str = SUBMITTER, at: datetime = AT) -> list[Row]:
     return names(d.resolve(role, fallback_role="deal_desk", submitter=submitter, at=at))
 
 
 def test_a_role_resolves_to_its_active_users_sorted() -> None:
     d = directory(
-        [user("zoe", "finance"), user("carol", "finance"), user("old", "finance", active=False)]
-        + [user("admin", "deal_desk")]
+        [
+            user("zoe", "finance"),
+            user("carol", "finance"),
+            user("old", "finance", active=False),
+            user("admin", "deal_desk"),
+        ]
     )
 
     assert resolve(d, "finance") == [("carol", "finance", None), ("zoe", "finance", None)]
@@ -88,14 +95,14 @@ def test_the_submitter_never_approves_their_own_deal() -> None:
 
 def test_the_submitters_delegate_does_not_approve_for_them() -> None:
     users = [user("carol", "finance"), user("erin", "finance"), user("admin", "deal_desk")]
-    d = directory(users + [user("bob")], [delegation("carol", "bob")])
+    d = directory([*users, user("bob")], [delegation("carol", "bob")])
 
     assert resolve(d, "finance", submitter="carol") == [("erin", "finance", None)]
 
 
 def test_a_delegation_to_the_submitter_adds_no_one() -> None:
     users = [user("carol", "finance"), user("erin", "finance"), user("admin", "deal_desk")]
-    d = directory(users + [user("alice")], [delegation("carol", "alice")])
+    d = directory([*users, user("alice")], [delegation("carol", "alice")])
 
     assert resolve(d, "finance", submitter="alice") == [("erin", "finance", None)]
 
@@ -109,7 +116,7 @@ def test_a_delegation_to_the_submitter_adds_no_one() -> None:
     ],
 )
 def test_a_role_with_no_one_falls_back_to_the_fallback_role(
-    users: list, submitter: str
+    users: list[DirectoryUser], submitter: str
 ) -> None:
     assert resolve(directory(users), "finance", submitter=submitter) == [
         ("admin", "deal_desk", None)
@@ -166,7 +173,7 @@ def test_directory_validation(build: object, message: str) -> None:
         build()  # type: ignore[operator]
 
 
-def escalate(d: Directory, username: str, submitter: str = SUBMITTER) -> list:
+def escalate(d: Directory, username: str, submitter: str = SUBMITTER) -> list[Row]:
     return names(
         d.escalation_approvers(username, fallback_role="deal_desk", submitter=submitter, at=AT)
     )
@@ -187,19 +194,25 @@ def test_escalation_follows_the_managers_delegation() -> None:
     [
         ([user("carol", "finance"), user("admin", "deal_desk")], SUBMITTER),  # no manager
         (
-            [user("carol", "finance", manager="frank"), user("frank", active=False)]
-            + [user("admin", "deal_desk")],
+            [
+                user("carol", "finance", manager="frank"),
+                user("frank", active=False),
+                user("admin", "deal_desk"),
+            ],
             SUBMITTER,
         ),
         (
-            [user("carol", "finance", manager="frank"), user("frank")]
-            + [user("admin", "deal_desk")],
+            [
+                user("carol", "finance", manager="frank"),
+                user("frank"),
+                user("admin", "deal_desk"),
+            ],
             "frank",
         ),
     ],
 )
 def test_escalation_without_a_usable_manager_goes_to_the_fallback_role(
-    users: list, submitter: str
+    users: list[DirectoryUser], submitter: str
 ) -> None:
     assert escalate(directory(users), "carol", submitter) == [("admin", "deal_desk", None)]
 

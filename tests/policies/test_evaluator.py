@@ -8,7 +8,14 @@ from decimal import Decimal
 
 import pytest
 
-from policies import ApprovalPlan, PolicyEvaluationError, default_policy, evaluate, load_policy
+from policies import (
+    ApprovalPlan,
+    DirectoryUser,
+    PolicyEvaluationError,
+    default_policy,
+    evaluate,
+    load_policy,
+)
 from pricing import DealInput, demo_catalog, price_deal
 from tests.policies.builders import (
     AT,
@@ -29,7 +36,9 @@ FINANCE_TEAM = [
 ]
 
 
-def finance_stage(*rules: dict[str, object], users: list | None = None) -> ApprovalPlan:
+def finance_stage(
+    *rules: dict[str, object], users: list[DirectoryUser] | None = None
+) -> ApprovalPlan:
     policy = load_policy(policy_text(*rules))
     return plan_for(facts(), policy, directory_=directory(users or FINANCE_TEAM))
 
@@ -145,7 +154,11 @@ def test_sla_comes_from_the_stage_override() -> None:
         policy_text(
             rule("a", "tcv > 0"),
             rule("b", "tcv > 0", stage=2, role="cfo"),
-            sla={"remind_after": "PT2S", "escalate_after": "PT5S", "stages": {2: {"remind_after": 1}}},
+            sla={
+                "remind_after": "PT2S",
+                "escalate_after": "PT5S",
+                "stages": {2: {"remind_after": 1}},
+            },
         )
     )
 

@@ -15,7 +15,10 @@ from tests.policies.builders import facts
     ("text", "symbols"),
     [
         ("gross_margin_pct < 35", ("gross_margin_pct",)),
-        ("payment_terms_days > 60 or has_nonstandard_terms", ("has_nonstandard_terms", "payment_terms_days")),
+        (
+            "payment_terms_days > 60 or has_nonstandard_terms",
+            ("has_nonstandard_terms", "payment_terms_days"),
+        ),
         ("segment == 'enterprise' and region in ['NA', 'EU']", ("region", "segment")),
         ("'Net 90' in nonstandard_terms", ("nonstandard_terms",)),
         ("credit_rating.as_upper =~ '^B'", ("credit_rating",)),
@@ -98,3 +101,46 @@ def test_template_mistakes(template: str, message: str) -> None:
 def test_not_on_a_number_is_refused() -> None:
     with pytest.raises(ExpressionError, match=r"'not' applied to tcv \(number\)"):
         compile_condition("not tcv")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "nonstandard_terms == []",
+        "billing_frequency in ['monthly', 'quarterly']",
+        "[segment, region] == ['enterprise', 'NA']",
+        "new_customer == true",
+        "nonstandard_terms.length == 0",
+    ],
+)
+def test_well_typed_conditions_compile(text: str) -> None:
+    assert compile_condition(text).text == text
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("segment != null", "segment (text) is never null"),
+        ("null == tcv", "tcv (number) is never null"),
+        (
+            "nonstandard_terms == [1]",
+            "type mismatch: nonstandard_terms (list of text) compared with "
+            "a list literal (list of number)",
+        ),
+        (
+            "billing_frequency in ['monthly', 'yearly']",
+            "billing_frequency is one of monthly, quarterly, annual, upfront; "
+            "'yearly' never matches",
+        ),
+        (
+            "nonstandard_terms and tcv > 0",
+            "type mismatch: nonstandard_terms (list of text) used with 'and'; "
+            "compare it with a value instead",
+        ),
+    ],
+)
+def test_conditions_that_can_never_mean_what_they_say(text: str, message: str) -> None:
+    with pytest.raises(ExpressionError) as caught:
+        compile_condition(text)
+
+    assert str(caught.value) == message

@@ -225,9 +225,7 @@ def _priced_demo_deal() -> tuple[DealInput, Any]:
                 {
                     "name": "Custom integration",
                     "quantity": "1",
-                    "charges": [
-                        {"type": "one_time", "unit_price": "10000", "unit_cost": "4000"}
-                    ],
+                    "charges": [{"type": "one_time", "unit_price": "10000", "unit_cost": "4000"}],
                 },
             ],
         }

@@ -7,28 +7,29 @@ from typing import Any
 
 import pytest
 
-from policies import ApprovedStage, PlanStage, load_policy, still_approved, validate_limits
+from policies import (
+    ApprovedStage,
+    DealFacts,
+    PlanStage,
+    load_policy,
+    still_approved,
+    validate_limits,
+)
 from tests.policies.builders import facts, plan_for, policy_text, rule
 
 
-def stage_of(deal_overrides: dict[str, Any], stage: int, role: str, **kw: Any) -> PlanStage:
-    plan = plan_for(facts(**deal_overrides), kw.get("policy"))
+def revised(overrides: dict[str, Any], stage: int, role: str) -> tuple[PlanStage, DealFacts]:
+    """The plan stage (stage, role) of a deal, and the facts it was evaluated on."""
+    plan = plan_for(facts(**overrides))
     found = plan.stage(stage, role)
     assert found is not None, [(s.stage, s.role) for s in plan.stages]
-    return found
+    return found, plan.facts
 
 
 def approved(overrides: dict[str, Any], stage: int, role: str, **limits: str) -> ApprovedStage:
     return ApprovedStage.from_plan_stage(
-        stage_of(overrides, stage, role), {k: Decimal(v) for k, v in limits.items()}
+        revised(overrides, stage, role)[0], {k: Decimal(v) for k, v in limits.items()}
     )
-
-
-def revised(overrides: dict[str, Any], stage: int, role: str) -> tuple[PlanStage, Any]:
-    plan = plan_for(facts(**overrides))
-    found = plan.stage(stage, role)
-    assert found is not None
-    return found, plan.facts
 
 
 VP_DISCOUNT = {"max_line_discount_pct": "25"}
@@ -60,7 +61,9 @@ def test_sales_vp_stage(
 ) -> None:
     new_stage, new_facts = revised(after, 1, "sales_vp")
 
-    assert still_approved(approved(before, 1, "sales_vp", **limits), new_stage, new_facts) is expected
+    assert (
+        still_approved(approved(before, 1, "sales_vp", **limits), new_stage, new_facts) is expected
+    )
 
 
 FINANCE_MARGIN = {"gross_margin_pct": "30"}

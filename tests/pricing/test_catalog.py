@@ -12,6 +12,7 @@ from pricing import (
     ProductSpec,
     RecurringCharge,
     demo_catalog,
+    price_deal,
 )
 from pricing.strategies import charge_model
 from tests.pricing.builders import deal, one_time, product, sku_line
@@ -54,8 +55,6 @@ def test_the_demo_catalog_survives_storage_as_json() -> None:
 def test_every_demo_product_prices() -> None:
     products = {item.sku: item for item in demo_catalog()}
     priced = deal(*[sku_line(sku, "2") for sku in products], term_months=36)
-    from pricing import price_deal
-
     result = price_deal(priced, products)
     assert [line.sku for line in result.lines] == list(products)
     assert all(line.tcv_estimated > 0 for line in result.lines)

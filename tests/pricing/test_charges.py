@@ -160,3 +160,29 @@ def test_charges_are_immutable() -> None:
     charge = OneTimeCharge(unit_price=Decimal(1))
     with pytest.raises(ValidationError):
         charge.unit_price = Decimal(2)  # type: ignore[misc]
+
+
+def test_json_schema_lists_the_six_charge_shapes_flat_with_required_tags() -> None:
+    # OpenAPI allows only references in a discriminator mapping, so the nested union is
+    # published as a flat oneOf, each member pinned by its required tags.
+    schema = ProductSpec.model_json_schema()
+    members = schema["properties"]["charges"]["items"]["oneOf"]
+    names = [member["$ref"].rsplit("/", 1)[1] for member in members]
+    assert names == [
+        "OneTimeCharge",
+        "RecurringCharge",
+        "PerUnitUsage",
+        "GraduatedUsage",
+        "VolumeUsage",
+        "PackageUsage",
+    ]
+    definitions = schema["$defs"]
+    assert definitions["GraduatedUsage"]["required"][:2] == ["model", "type"]
+    assert definitions["GraduatedUsage"]["properties"]["model"]["const"] == "graduated"
+    assert definitions["OneTimeCharge"]["required"][0] == "type"
+    assert definitions["Tier"]["properties"]["unit_price"]["type"] == "string"
+
+
+def test_the_usage_base_class_cannot_be_built_without_a_model() -> None:
+    with pytest.raises(TypeError, match="PerUnitUsage"):
+        UsageCharge(estimated_quantity=Decimal(1))

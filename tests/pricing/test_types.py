@@ -21,7 +21,6 @@ CURRENCY: TypeAdapter[str] = TypeAdapter(CurrencyCode)
         (AMOUNT, "1234.50", "1234.50"),
         (AMOUNT, "0.0005", "0.0005"),  # a price per API call is finer than a cent
         (AMOUNT, "999999999999.99", "999999999999.99"),
-        (AMOUNT, "-0", "0"),  # no "-0.00" can ever come out of a "-0" that came in
         (QUANTITY, "120", "120"),
         (QUANTITY, "0.000001", "0.000001"),
         (PERCENT, "100", "100"),
@@ -38,6 +37,8 @@ def test_plain_decimal_strings_are_accepted(
 
 def test_decimal_instances_built_in_python_are_accepted() -> None:
     assert AMOUNT.validate_python(Decimal("12.50")) == Decimal("12.50")
+    # no "-0.00" can ever come out of a "-0" that came in
+    assert not AMOUNT.validate_python(Decimal("-0")).is_signed()
 
 
 @pytest.mark.parametrize(
@@ -58,7 +59,9 @@ def test_decimal_instances_built_in_python_are_accepted() -> None:
         (AMOUNT, '"' + "1" * 41 + '"', "decimal_string"),  # refused before it is parsed
         (AMOUNT, '"1.2.3"', "decimal_parsing"),
         (AMOUNT, '"-0.01"', "greater_than_equal"),
-        (AMOUNT, '"1000000000000"', "less_than"),
+        (AMOUNT, '"-0"', "greater_than_equal"),
+        (AMOUNT, '"1000000000000"', "decimal_whole_digits"),  # 10^12: 13 whole digits
+        (QUANTITY, '"1000000000000"', "decimal_whole_digits"),
         (AMOUNT, '"0.00000000001"', "decimal_max_places"),
         (QUANTITY, '"0.0000001"', "decimal_max_places"),  # 7 places
         (QUANTITY, '"-1"', "greater_than_equal"),
