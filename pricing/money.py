@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Context, Decimal
 from functools import cache
 
-from babel.numbers import get_currency_precision, is_currency
+from babel.numbers import get_currency_precision, list_currencies
 
 # Products never lose a digit: the longest is price (22 digits) x quantity (18) x months (3) x
 # two discount factors (about 11 each), about 65 digits, so 100 keeps every product exact and
@@ -17,14 +17,16 @@ HUNDRED = Decimal(100)
 PERCENT_QUANTUM = Decimal("0.01")
 
 
+# babel reads its currency data from files on first use. Read it here, at import: a workflow
+# decodes DealInput inside Temporal's sandbox, where opening a file is refused, so a lazy first
+# read there would fail the workflow task (found by the replay test in a fresh process).
+_KNOWN_CURRENCIES = frozenset(list_currencies())
+get_currency_precision("USD")
+
+
 def is_known_currency(code: str) -> bool:
     """True for an ISO 4217 code babel knows (upper case, as the contract writes them)."""
-    return len(code) == 3 and code.isupper() and _known(code)
-
-
-@cache
-def _known(code: str) -> bool:
-    return bool(is_currency(code))
+    return len(code) == 3 and code.isupper() and code in _KNOWN_CURRENCIES
 
 
 @cache

@@ -60,6 +60,13 @@ _RETRY = RetryPolicy(
     initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=30)
 )
 _TIMEOUT = timedelta(seconds=30)
+# E-mail is a courtesy, not a step of the deal: a few tries, then the deal moves on and the
+# message stays in the outbox table (see activities/notify.py).
+_NOTIFY_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    maximum_interval=timedelta(seconds=10),
+    maximum_attempts=5,
+)
 # Task ids are UUIDs derived from what identifies a task, so replays and retries agree on them.
 _TASK_NAMESPACE = uuid.UUID("5d0c8f8e-64a3-4f0e-9d59-3b8f2f6f1a10")
 
@@ -744,8 +751,7 @@ class DealWorkflow:
                 context["delegated_from"] = task.delegated_from
             elif event == "task_escalated":
                 context["escalated_from"] = task.escalated_from
-        await self._call(
-            NotifyActivities.notify,
+        await self._send(
             NotifyInput(
                 deal_id=self._input.deal_id,
                 version=version,
@@ -753,13 +759,12 @@ class DealWorkflow:
                 event=event,
                 recipients=recipients,
                 context=context,
-            ),
+            )
         )
 
     async def _notify_outcome(self, version: int, decided_by: str | None = None) -> None:
         violations = self._plan.violations if self._plan is not None else []
-        await self._call(
-            NotifyActivities.notify,
+        await self._send(
             NotifyInput(
                 deal_id=self._input.deal_id,
                 version=version,
@@ -775,8 +780,19 @@ class DealWorkflow:
                     if self._status == DealStatus.POLICY_VIOLATION
                     else [],
                 },
-            ),
+            )
         )
+
+    async def _send(self, message: NotifyInput) -> None:
+        try:
+            await workflow.execute_activity_method(
+                NotifyActivities.notify,
+                message,
+                start_to_close_timeout=_TIMEOUT,
+                retry_policy=_NOTIFY_RETRY,
+            )
+        except ActivityError as err:
+            workflow.logger.warning("notification %s not delivered: %s", message.key, err.cause)
 
     async def _call(self, activity: Any, arg: Any) -> Any:
         # The SDK reads each activity's return annotation to decode its result.

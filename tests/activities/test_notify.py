@@ -484,7 +484,8 @@ def test_delivery_upgrades_to_tls_when_starttls_is_configured(
     subprocess.run(
         [
             openssl,
-            *["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"],
+            *["req", "-x509", "-nodes", "-days", "1", "-newkey", "ec"],
+            *["-pkeyopt", "ec_paramgen_curve:prime256v1"],
             *["-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
             *["-keyout", str(key), "-out", str(cert)],
         ],
