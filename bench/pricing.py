@@ -279,6 +279,75 @@ def bench_inprocess(n: int) -> dict[str, Any]:
     }
 
 
+def bench_http(n: int) -> dict[str, Any]:
+    """Time POST /api/v1/quotes/price over real HTTP (uvicorn on loopback, the real app, a
+    seeded SQLite database, a real Temporal dev server), with GET /healthz as the floor."""
+    import asyncio
+    import socket
+    import tempfile
+    import threading
+
+    import httpx
+    import uvicorn
+    from temporalio.contrib.pydantic import pydantic_data_converter
+    from temporalio.testing import WorkflowEnvironment
+
+    from api.main import create_app
+    from dealdesk.devserver import temporal_binary
+    from dealdesk.seed import seed_demo
+    from dealdesk.settings import Settings
+    from store.db import create_schema, make_engine, session_factory
+
+    with tempfile.TemporaryDirectory() as tmp, socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+        probe.close()
+        engine = make_engine(f"sqlite:///{tmp}/bench.db")
+        create_schema(engine)
+        seed_demo(session_factory(engine))
+        settings = Settings(_env_file=None, data_dir=Path(tmp), api_port=port)
+        loop = asyncio.new_event_loop()
+        env = loop.run_until_complete(
+            WorkflowEnvironment.start_local(
+                dev_server_existing_path=temporal_binary(), data_converter=pydantic_data_converter
+            )
+        )
+        app = create_app(settings, engine=engine, temporal=env.client)
+        server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+        )
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        try:
+            while not server.started:
+                time.sleep(0.05)
+            base = f"http://127.0.0.1:{port}"
+            with httpx.Client(base_url=base, timeout=10) as client:
+                token = client.post(
+                    "/api/v1/auth/token", data={"username": "alice", "password": "alice-demo"}
+                ).json()["access_token"]
+                headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+                body = twenty_line_deal_json()
+
+                def quote() -> None:
+                    response = client.post("/api/v1/quotes/price", content=body, headers=headers)
+                    assert response.status_code == 200, response.text
+
+                def health() -> None:
+                    assert client.get("/healthz").status_code == 200
+
+                return {
+                    "quote_http": _timed(quote, n),
+                    "healthz_http": _timed(health, n),
+                }
+        finally:
+            server.should_exit = True
+            thread.join(timeout=10)
+            loop.run_until_complete(env.shutdown())
+            loop.close()
+            engine.dispose()
+
+
 def _row(name: str, stats: dict[str, float]) -> str:
     return (
         f"{name:<44} {stats['per_second']:>10,.0f} {stats['mean_us']:>10.1f}"
@@ -290,9 +359,15 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--n", type=int, default=3000, help="deals priced per measurement")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument("--http-n", type=int, default=500, help="requests per HTTP measurement")
+    parser.add_argument("--no-http", action="store_true", help="skip the HTTP measurement")
     args = parser.parse_args(argv)
+    # The HTTP run needs both cores (client and server); measure it before pinning.
+    http = None if args.no_http else bench_http(args.http_n)
     pinned = _pin_to_one_core()
     results = bench_inprocess(args.n)
+    if http is not None:
+        results["http"] = http
     if args.json:
         print(json.dumps(results, indent=2))
         return
@@ -306,6 +381,11 @@ def main(argv: list[str] | None = None) -> None:
     print(_row("baseline: DealInput.model_validate_json only", results["validate_json"]))
     print(_row("validate JSON + price_deal", results["validate_and_price"]))
     print(_row("baseline: same totals, month by month", results["naive_monthly"]))
+    if http is not None:
+        print()
+        print("over HTTP (uvicorn on 127.0.0.1, SQLite, sequential requests, keep-alive)")
+        print(_row("POST /api/v1/quotes/price (with approvals)", http["quote_http"]))
+        print(_row("baseline: GET /healthz", http["healthz_http"]))
 
 
 if __name__ == "__main__":

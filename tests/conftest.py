@@ -12,6 +12,11 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
+
+# Imported up front: the hypothesis plugin otherwise imports this lazily in its end-of-run hook,
+# where CPython 3.11.7's compiler has failed with "AST constructor recursion depth mismatch"
+# after workflow tests (seen on runs of tests/api alone).
+import hypothesis.internal.observability  # noqa: F401
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
