@@ -8,6 +8,10 @@ from typing import Any, TypeVar
 
 import httpx
 
+from api.security import hash_password
+from store import users
+from store.db import SessionFactory, transaction
+
 T = TypeVar("T")
 
 
@@ -38,6 +42,28 @@ async def eventually(
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"condition not met within {within}s; last value: {value!r}")
         await asyncio.sleep(interval)
+
+
+def add_user(
+    sessions: SessionFactory,
+    username: str,
+    *,
+    roles: list[str],
+    approval_roles: list[str] = [],  # noqa: B006 (never mutated)
+    manager: str | None = None,
+) -> None:
+    """A user beyond the demo set, with password `<username>-demo`."""
+    with transaction(sessions) as session:
+        users.upsert_user(
+            session,
+            username=username,
+            full_name=username.title(),
+            email=f"{username}@example.com",
+            roles=roles,
+            approval_roles=approval_roles,
+            manager=manager,
+            password_hash=hash_password(f"{username}-demo"),
+        )
 
 
 def deal_body(

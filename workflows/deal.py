@@ -377,17 +377,11 @@ class DealWorkflow:
             earlier = self._approved.get(key)
             if earlier is not None and still_approved(earlier, group, plan.facts):
                 kept[key] = earlier
-                await self._call(
-                    DealActivities.record_event,
-                    EventInput(
-                        deal_id=self._input.deal_id,
-                        version=version,
-                        key=f"v{version}:carried:{group.stage}:{group.role}",
-                        event="approval_carried_over",
-                        actor="system",
-                        at=workflow.now(),
-                        detail={"stage": group.stage, "role": group.role},
-                    ),
+                await self._record_event(
+                    version,
+                    f"v{version}:carried:{group.stage}:{group.role}",
+                    "approval_carried_over",
+                    {"stage": group.stage, "role": group.role},
                 )
             else:
                 needed.append(group)
@@ -611,17 +605,11 @@ class DealWorkflow:
         for task in self._stage_tasks(version, stage):
             if self._tasks[task.task_id].status != TaskStatus.OPEN:
                 continue
-            await self._call(
-                DealActivities.record_event,
-                EventInput(
-                    deal_id=self._input.deal_id,
-                    version=version,
-                    key=f"task:{task.task_id}:reminded:{workflow.now().isoformat()}",
-                    event="reminded",
-                    actor="system",
-                    at=workflow.now(),
-                    detail={"task_id": task.task_id, "assignee": task.assignee},
-                ),
+            await self._record_event(
+                version,
+                f"task:{task.task_id}:reminded:{workflow.now().isoformat()}",
+                "reminded",
+                {"task_id": task.task_id, "assignee": task.assignee},
             )
             await self._notify(
                 version,
@@ -630,6 +618,22 @@ class DealWorkflow:
                 [task.assignee],
                 task,
             )
+
+    async def _record_event(
+        self, version: int, key: str, event: str, detail: dict[str, str | int | None]
+    ) -> None:
+        await self._call(
+            DealActivities.record_event,
+            EventInput(
+                deal_id=self._input.deal_id,
+                version=version,
+                key=key,
+                event=event,
+                actor="system",
+                at=workflow.now(),
+                detail=dict(detail),
+            ),
+        )
 
     async def _escalate(
         self, version: int, stage: int, *, remind_at: datetime, due_at: datetime

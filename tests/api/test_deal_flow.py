@@ -8,11 +8,9 @@ import httpx
 from sqlmodel import select
 from temporalio.client import Client
 
-from api.security import hash_password
-from store import users
-from store.db import SessionFactory, transaction
+from store.db import SessionFactory
 from store.tables import Deal
-from tests.helpers import deal_body, eventually, login
+from tests.helpers import add_user, deal_body, eventually, login
 
 
 async def _deal(api: httpx.AsyncClient, headers: dict[str, str], deal_id: str) -> dict[str, Any]:
@@ -166,17 +164,7 @@ async def test_reps_cannot_work_the_approval_queue(api: httpx.AsyncClient) -> No
 async def test_submitter_with_an_approver_role_cannot_decide_own_deal(
     api: httpx.AsyncClient, seeded: SessionFactory
 ) -> None:
-    with transaction(seeded) as session:
-        users.upsert_user(
-            session,
-            username="rita",
-            full_name="Rita Rep-and-VP",
-            email="rita@example.com",
-            roles=["rep", "approver"],
-            approval_roles=["sales_vp"],
-            manager="dave",
-            password_hash=hash_password("rita-demo"),
-        )
+    add_user(seeded, "rita", roles=["rep", "approver"], approval_roles=["sales_vp"], manager="dave")
     rita = await login(api, "rita")
     dave = await login(api, "dave")
     deal_id = await _submit(api, rita, deal_body(discount_pct="25"))

@@ -12,13 +12,11 @@ import httpx
 from sqlmodel import select
 from temporalio.client import Client, WorkflowUpdateFailedError
 
-from api.security import hash_password
 from policies import default_policy_text
-from store import users
-from store.db import SessionFactory, transaction
+from store.db import SessionFactory
 from store.outbox import OutboxMessage
 from store.tables import ApprovalTask, AuditEvent
-from tests.helpers import deal_body, eventually, login
+from tests.helpers import add_user, deal_body, eventually, login
 from tests.workflows.flow import (
     deal,
     decide,
@@ -232,17 +230,7 @@ async def test_delegation_window_sends_new_tasks_to_the_delegate(
 async def test_any_mode_needs_one_approval_and_supersedes_the_rest(
     api: httpx.AsyncClient, seeded: SessionFactory
 ) -> None:
-    with transaction(seeded) as session:
-        users.upsert_user(
-            session,
-            username="vera",
-            full_name="Vera Second VP",
-            email="vera@example.com",
-            roles=["approver"],
-            approval_roles=["sales_vp"],
-            manager=None,
-            password_hash=hash_password("vera-demo"),
-        )
+    add_user(seeded, "vera", roles=["approver"], approval_roles=["sales_vp"])
     admin = await login(api, "admin")
     policy = default_policy_text().replace("version: 1", "version: 2", 1)
     policy = policy.replace(
