@@ -68,8 +68,25 @@ async def test_revision_supersedes_open_tasks_and_refuses_stale_decisions(
     # 22% off 120 = 93.60 per seat-month, 10 seats.
     assert (await deal(api, alice, deal_id))["priced"]["totals"]["mrr"] == "936.00"
 
+    # The approver sees what changed since the version before (none was approved yet).
+    detail = await api.get(f"/api/v1/approvals/{new_task['id']}", headers=dave)
+    assert detail.status_code == 200, detail.text
+    assert detail.json()["compared_with_version"] == 1
+    assert detail.json()["changes"] == [
+        {"path": "lines[0].discount_pct", "before": "25", "after": "22"}
+    ]
+    assert detail.json()["totals_before"]["mrr"] == "900.00"
+    assert detail.json()["totals_after"]["mrr"] == "936.00"
+    # Someone else's task does not exist for the caller.
+    frank = await login(api, "frank")
+    assert (await api.get(f"/api/v1/approvals/{new_task['id']}", headers=frank)).status_code == 404
+
     assert (await decide(api, dave, new_task["id"])).status_code == 200
     await wait_for_status(api, alice, deal_id, "approved")
+    approved = await api.get("/api/v1/approvals", params={"status": "approved"}, headers=dave)
+    assert [t["id"] for t in approved.json() if t["deal_id"] == deal_id] == [new_task["id"]]
+    superseded = await api.get("/api/v1/approvals", params={"status": "superseded"}, headers=dave)
+    assert [t["id"] for t in superseded.json() if t["deal_id"] == deal_id] == [old_task["id"]]
     log = events(await history(api, alice, deal_id))
     assert log.count("revised") == 1
     assert log.count("task_superseded") == 1
