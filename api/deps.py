@@ -57,7 +57,7 @@ _UNAUTHENTICATED = HTTPException(
 def get_current_user(
     token: Annotated[str | None, Depends(oauth2_scheme)],
     settings: SettingsDep,
-    session: SessionDep,
+    factory: SessionFactoryDep,
 ) -> User:
     if token is None:
         raise _UNAUTHENTICATED
@@ -65,7 +65,11 @@ def get_current_user(
         username = decode_token(token, secret=settings.secret_key.get_secret_value())
     except jwt.InvalidTokenError:
         raise _UNAUTHENTICATED from None
-    user = users.get_user(session, username=username)
+    # A session of its own, closed at once: the request's session would hold its connection
+    # until the response is sent, and an async route that then opens a session in the thread
+    # pool would hold two, which under load deadlocks the pool (found by bench/approvals.py).
+    with factory() as session:
+        user = users.get_user(session, username=username)
     if user is None or not user.active:
         raise _UNAUTHENTICATED
     return user

@@ -9,6 +9,7 @@ from fastapi import APIRouter, FastAPI, Request, Response, status
 from fastapi.responses import JSONResponse
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from temporalio.client import Client
 from temporalio.service import RPCError
 
@@ -74,12 +75,16 @@ def create_app(
             content={"detail": "the workflow service is unavailable; try again"},
         )
 
-    @app.exception_handler(OperationalError)
-    async def database_unavailable(request: Request, exc: OperationalError) -> JSONResponse:
+    async def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
         return JSONResponse(
             status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
-            content={"detail": "the database is unavailable; try again"},
+            content={"detail": "the database is unavailable or busy; try again"},
+            headers={"Retry-After": "1"},
         )
+
+    # Unreachable, locked, or out of pooled connections: a 503 the client may retry, never a 500.
+    app.add_exception_handler(OperationalError, database_unavailable)
+    app.add_exception_handler(PoolTimeoutError, database_unavailable)
 
     api = APIRouter(prefix=API_PREFIX)
     for module in (auth, deals, approvals, delegations, quotes, catalog, policies):

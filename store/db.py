@@ -19,15 +19,15 @@ SessionFactory = sessionmaker[Session]
 def make_engine(url: str, *, search_path: str | None = None) -> Engine:
     """One engine per process; `search_path` lets tests isolate PostgreSQL schemas."""
     connect_args: dict[str, Any] = {}
-    kwargs: dict[str, Any] = {}
+    # The API's thread pool (40) and the worker's activity threads (16) share one engine; size
+    # the pool so a burst waits briefly for a connection instead of failing.
+    kwargs: dict[str, Any] = {"pool_size": 20, "max_overflow": 20, "pool_timeout": 10}
     if url.startswith("sqlite"):
-        # The worker's activity threads and the API's threadpool share the engine.
         connect_args["check_same_thread"] = False
+        # Writers queue on SQLite's single write lock; wait for it rather than fail.
         connect_args["timeout"] = 30
     else:
         kwargs["pool_pre_ping"] = True
-        kwargs["pool_size"] = 10
-        kwargs["max_overflow"] = 10
         if search_path:
             connect_args["options"] = f"-csearch_path={search_path}"
     engine = create_engine(url, connect_args=connect_args, **kwargs)
