@@ -133,20 +133,9 @@ class DealWorkflow:
 
     @workflow.run
     async def run(self, input: DealWorkflowInput) -> DealOutcome:
-        await self._call(
-            DealActivities.record_version,
-            RecordVersionInput(
-                deal_id=input.deal_id,
-                owner=self._owner,
-                actor=self._owner,
-                version=1,
-                deal=input.deal,
-                catalog_version=input.catalog_version,
-                request_hash=input.request_hash,
-                at=workflow.now(),
-            ),
+        await self._record_version(
+            1, input.deal, input.catalog_version, input.request_hash, actor=self._owner
         )
-        self._recorded_version = max(self._recorded_version, 1)
         while True:
             version = self._version
             await self._process(version)
@@ -253,20 +242,9 @@ class DealWorkflow:
         self._current_stage = None
         self._changes += 1
         superseded = self._close_open_in_memory(TaskStatus.SUPERSEDED)
-        await self._call(
-            DealActivities.record_version,
-            RecordVersionInput(
-                deal_id=self._input.deal_id,
-                owner=self._owner,
-                actor=input.actor,
-                version=version,
-                deal=input.deal,
-                catalog_version=input.catalog_version,
-                request_hash=input.request_hash,
-                at=workflow.now(),
-            ),
+        await self._record_version(
+            version, input.deal, input.catalog_version, input.request_hash, actor=input.actor
         )
-        self._recorded_version = max(self._recorded_version, version)
         self._changes += 1
         await self._close_tasks(version - 1, superseded, TaskStatus.SUPERSEDED)
         return ChangeResult(deal_id=self._input.deal_id, version=version, status=self._status)
@@ -304,6 +282,25 @@ class DealWorkflow:
             current_stage=self._current_stage,
             tasks=list(self._tasks.values()),
         )
+
+    async def _record_version(
+        self, version: int, deal: DealInput, catalog_version: int, request_hash: str, *, actor: str
+    ) -> None:
+        await self._call(
+            DealActivities.record_version,
+            RecordVersionInput(
+                deal_id=self._input.deal_id,
+                owner=self._owner,
+                actor=actor,
+                version=version,
+                deal=deal,
+                catalog_version=catalog_version,
+                request_hash=request_hash,
+                at=workflow.now(),
+            ),
+        )
+        # Revisions may record out of order; the process waits for the newest one.
+        self._recorded_version = max(self._recorded_version, version)
 
     # -- the process of one version --------------------------------------------------------
 
