@@ -61,6 +61,7 @@ from temporalio.client import (  # noqa: E402
 )
 from temporalio.common import WorkflowIDConflictPolicy  # noqa: E402
 from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: E402
+from temporalio.service import RPCError  # noqa: E402
 from temporalio.testing import WorkflowEnvironment  # noqa: E402
 
 from bench._harness import (  # noqa: E402
@@ -633,6 +634,8 @@ class AppDriver:
         self.headers: dict[str, dict[str, str]] = {}
         self.requests: Counter[str] = Counter()
         self.watchers: dict[str, QueueWatcher] = {}
+        # Deals that failed after their workflow started: their histories say why.
+        self.failed_deals: list[str] = []
 
     async def login(self) -> None:
         for username in ("alice", "dave", "frank"):
@@ -678,17 +681,21 @@ class AppDriver:
 
     async def one_deal(self, n: int) -> DealTimes:
         """One deal along the whole path; any failure names the step it happened in."""
-        step = ["submit"]
+        step = ["submit", ""]
         try:
             async with asyncio.timeout(self._deal_timeout):
                 return await self._path(n, step)
         except TimeoutError:
-            raise Failed(f"{step[0]}: deal not done within {self._deal_timeout:.0f} s") from None
+            raise Failed(f"{step[0]}: deal not done within {self._deal_timeout:g} s") from None
         except httpx.HTTPError as err:
             # httpx's timeouts carry no message; the type and the step say it all.
             raise Failed(f"{step[0]}: {type(err).__name__}") from None
+        finally:
+            if step[1] and step[0] != "done":
+                self.failed_deals.append(step[1])
 
     async def _path(self, n: int, step: list[str]) -> DealTimes:
+        """`step` holds where the deal is and, once known, its id."""
         clock = time.perf_counter
         alice = self.headers["alice"]
         submit = clock()
@@ -697,6 +704,7 @@ class AppDriver:
         )
         submitted = clock()
         deal_id: str = response.json()["id"]
+        step[1] = deal_id
         step[0] = "waiting for dave's task"
         task1, task1_seen = await self._task("dave", deal_id)
         step[0] = "dave's decision"
@@ -732,6 +740,7 @@ class AppDriver:
         )
         if "text/html" not in page.headers.get("content-type", ""):
             raise Failed("proposal is not HTML")
+        step[0] = "done"
         return DealTimes(
             deal_id,
             submit,
@@ -843,6 +852,39 @@ async def drive(
     elif unfinished:
         failures[f"not finished within --max-seconds {max_seconds:.0f}"] += unfinished
     return Driven(outcomes, failures, wall, cpu)
+
+
+async def failed_deal_notes(client: Client, deal_ids: Sequence[str], count: int) -> list[str]:
+    """Where the workflows of a few failed deals stand: status, pending work, timeouts."""
+    notes = []
+    trouble_kinds = {
+        "workflow task timeouts": EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT,
+        "workflow task failures": EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED,
+        "activity timeouts": EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT,
+    }
+    for deal_id in deal_ids[:count]:
+        handle = client.get_workflow_handle(f"deal-{deal_id}")
+        try:
+            described = await handle.describe()
+            history = await handle.fetch_history()
+        except RPCError as err:
+            notes.append(f"  deal {deal_id}: {err.message}")
+            continue
+        kinds = Counter(event.event_type for event in history.events)
+        trouble = [f"{name} {kinds[kind]}" for name, kind in trouble_kinds.items() if kinds[kind]]
+        pending = [
+            f"{a.activity_type.name} attempt {a.attempt}"
+            + (f" ({a.last_failure.message[:80]})" if a.HasField("last_failure") else "")
+            for a in described.raw_description.pending_activities
+        ]
+        last = EventType.Name(history.events[-1].event_type).removeprefix("EVENT_TYPE_")
+        status = described.status.name if described.status else "unknown"
+        notes.append(
+            f"  deal {deal_id}: workflow {status}, {len(history.events)} events, last {last};"
+            f" pending activities: {', '.join(pending) or 'none'}"
+            + (f"; {', '.join(trouble)}" if trouble else "")
+        )
+    return notes
 
 
 # -- driving the baseline with a Temporal client -------------------------------------------------
@@ -958,6 +1000,7 @@ class Report:
     baseline: RunResult
     baseline_facts: list[HistoryFacts]
     logs: dict[str, list[str]]
+    failed_notes: list[str]
     elapsed: float
 
 
@@ -1028,6 +1071,9 @@ def print_report(report: Report) -> None:
     print(f"submit-to-approved: p50 {ms(percentile(totals, 50))}, p99 {ms(percentile(totals, 99))}")
     failed = sum(app.failures.values())
     print(f"failures: {failed}" + ("" if not failed else f"  {dict(app.failures)}"))
+    if report.failed_notes:
+        print("failed deals, as their workflows stood at the end (a few):")
+        print(*report.failed_notes, sep="\n")
     if baseline.failures:
         print(f"baseline failures: {dict(baseline.failures)}")
     ratio = app.per_second / baseline.per_second if baseline.per_second else math.nan
@@ -1220,6 +1266,7 @@ async def bench(args: argparse.Namespace) -> None:
                         args.deal_timeout,
                     )
                 app_facts = await sample_histories(client, app_ids, args.histories)
+                failed_notes = await failed_deal_notes(client, driver.failed_deals, 3)
                 baseline_facts = await sample_histories(
                     client, baseline.workflow_ids, args.histories
                 )
@@ -1242,6 +1289,7 @@ async def bench(args: argparse.Namespace) -> None:
             baseline=baseline,
             baseline_facts=baseline_facts,
             logs=logs,
+            failed_notes=failed_notes,
             elapsed=time.perf_counter() - started,
         )
     )
@@ -1277,7 +1325,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     if args.database_url and not args.database_url.startswith("postgresql"):
-        if "--database-url" in (argv if argv is not None else sys.argv):
+        given = argv if argv is not None else sys.argv[1:]
+        if any(arg.startswith("--database-url") for arg in given):
             parser.error("--database-url must be PostgreSQL; SQLite runs in a temp dir")
         print(
             "DEALDESK_DATABASE_URL is not PostgreSQL: using a fresh SQLite file instead",
