@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Annotated
 
 import jwt
@@ -20,12 +20,12 @@ from store.tables import User
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
 
-def get_app_settings(request: Request) -> Settings:
+async def get_app_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_session_factory(request: Request) -> SessionFactory:
+async def get_session_factory(request: Request) -> SessionFactory:
     factory: SessionFactory = request.app.state.session_factory
     return factory
 
@@ -37,7 +37,7 @@ def get_session(
         yield session
 
 
-def get_temporal(request: Request) -> Client:
+async def get_temporal(request: Request) -> Client:
     client: Client = request.app.state.temporal
     return client
 
@@ -78,10 +78,11 @@ def get_current_user(
 CurrentUser = Annotated[User, Depends(get_current_user)]
 
 
-def require_role(*roles: str) -> Callable[[User], User]:
+def require_role(*roles: str) -> Callable[[User], Awaitable[User]]:
     """A dependency that lets through users holding any of `roles`, and answers 403 otherwise."""
 
-    def check(user: CurrentUser) -> User:
+    # async: a check with no I/O should not take a thread-pool hop on every request.
+    async def check(user: CurrentUser) -> User:
         if not set(roles) & set(user.roles):
             raise HTTPException(
                 status_code=status.HTTP_403_FORBIDDEN,

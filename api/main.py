@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, FastAPI, Request, Response, status
+from fastapi import APIRouter, FastAPI, Request, status
 from fastapi.responses import JSONResponse
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
@@ -13,6 +13,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from temporalio.client import Client
 from temporalio.service import RPCError
 
+from api.limits import BodySizeLimit
 from api.routers import approvals, auth, catalog, deals, delegations, policies, quotes
 from dealdesk import temporal as temporal_client
 from dealdesk.settings import Settings, get_settings
@@ -54,19 +55,7 @@ def create_app(
     app.state.session_factory = session_factory(engine)
     app.state.temporal = temporal
 
-    @app.middleware("http")
-    async def limit_body_size(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        length = request.headers.get("content-length")
-        if length is not None and (
-            not length.isdigit() or int(length) > settings.max_request_bytes
-        ):
-            return JSONResponse(
-                status_code=status.HTTP_413_CONTENT_TOO_LARGE,
-                content={"detail": f"request body over {settings.max_request_bytes} bytes"},
-            )
-        return await call_next(request)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
 
     @app.exception_handler(RPCError)
     async def temporal_unavailable(request: Request, exc: RPCError) -> JSONResponse:

@@ -21,9 +21,6 @@ class DealStatus(StrEnum):
     WITHDRAWN = "withdrawn"
 
 
-FINAL_STATUSES = frozenset({DealStatus.APPROVED, DealStatus.REJECTED, DealStatus.WITHDRAWN})
-
-
 class TaskStatus(StrEnum):
     OPEN = "open"
     APPROVED = "approved"

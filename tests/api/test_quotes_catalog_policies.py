@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -109,6 +110,25 @@ async def test_oversized_request_is_refused_with_413(api: httpx.AsyncClient) -> 
     body = deal_body()
     body["nonstandard_terms"] = ["x" * 1000] * 1100
     response = await api.post("/api/v1/quotes/price", json=body, headers=alice)
+    assert response.status_code == 413
+
+
+async def test_chunked_body_over_the_limit_is_refused_without_content_length(
+    api: httpx.AsyncClient,
+) -> None:
+    """A client that sends no Content-Length (chunked) is counted as the bytes arrive."""
+    alice = await login(api, "alice")
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(120):
+            yield b" " * 10_000  # 1.2 MB of JSON whitespace: valid until the limit cuts it off
+
+    response = await api.post(
+        "/api/v1/quotes/price",
+        content=chunks(),
+        headers={**alice, "Content-Type": "application/json"},
+    )
+    assert "content-length" not in {k.lower() for k in response.request.headers}
     assert response.status_code == 413
 
 
