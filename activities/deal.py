@@ -7,21 +7,25 @@ Every write is idempotent, keyed by deal id, version and step, because activitie
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Sequence
+from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities import documents as documents_service
 from policies import ApprovalPlan, NoApproverError, PolicyEvaluationError, evaluate
-from pricing import DealInput, PricedDeal, PricingError, price_deal
-from store import catalog, deals, routing, users
+from pricing import DealInput, PricedDeal, PricingError, minor_units, price_deal, round_money
+from pricing.schedule import add_months
+from store import catalog, deals, documents, orders, routing, users
 from store.db import SessionFactory, transaction
-from store.tables import ApprovalTask
-from templates import render_proposal
+from store.tables import ApprovalTask, DealOrder
+from templates.documents import Acceptance
 from workflows.messages import (
     CloseTasksInput,
+    CloseWonInput,
     DocumentResult,
     EscalationInput,
     EscalationTargets,
@@ -31,14 +35,17 @@ from workflows.messages import (
     RecordDecisionInput,
     RecordVersionInput,
     RenderInput,
+    SendProposalInput,
     SetStatusInput,
     VersionRef,
 )
 
 
 class DealActivities:
-    def __init__(self, session_factory: SessionFactory) -> None:
+    def __init__(self, session_factory: SessionFactory, *, seller: str = "DealDesk") -> None:
         self._sessions = session_factory
+        # The selling company's name, printed on proposals and contracts.
+        self._seller = seller
 
     def all(self) -> Sequence[Callable[..., Any]]:
         return [
@@ -50,6 +57,8 @@ class DealActivities:
             self.close_tasks,
             self.set_status,
             self.render_proposal,
+            self.send_proposal,
+            self.close_won,
             self.record_event,
             self.escalation_targets,
         ]
@@ -79,6 +88,20 @@ class DealActivities:
                 at=input.at,
                 detail={"catalog_version": input.catalog_version},
             )
+            # The customer's link to an earlier version's proposal stops working.
+            if input.version > 1 and documents.supersede_before(
+                session, deal_id=input.deal_id, version=input.version
+            ):
+                deals.append_audit(
+                    session,
+                    deal_id=input.deal_id,
+                    key=f"v{input.version}:documents_superseded",
+                    version=input.version,
+                    event="proposal_superseded",
+                    actor=input.actor,
+                    at=input.at,
+                    detail={"by_version": input.version},
+                )
 
     @activity.defn
     def price_version(self, input: VersionRef) -> PricedDeal:
@@ -300,38 +323,25 @@ class DealActivities:
 
     @activity.defn
     def render_proposal(self, input: RenderInput) -> DocumentResult:
+        """The approved version's proposal as the rep previews it, before it is sent (no
+        validity date yet: that starts when it goes to the customer)."""
         with transaction(self._sessions) as session:
-            row = deals.require_version(session, deal_id=input.deal_id, version=input.version)
-            if row.priced is None:
-                raise ApplicationError(
-                    "version is not priced", type="not_priced", non_retryable=True
-                )
-            approvals = [
-                t
-                for t in deals.tasks_for_deal(session, deal_id=input.deal_id)
-                if t.version == input.version and t.status == "approved"
-            ]
-            html = render_proposal(
+            context = documents_service.build_proposal_context(
+                session,
                 deal_id=input.deal_id,
                 version=input.version,
-                deal=DealInput.model_validate(row.input),
-                priced=PricedDeal.model_validate(row.priced),
-                approvals=[
-                    {"name": t.decided_by or t.assignee, "role": t.role, "at": t.decided_at}
-                    for t in approvals
-                ],
-                generated_at=input.at,
+                valid_until=None,
+                at=input.at,
+                seller=self._seller,
             )
-            digest = hashlib.sha256(html.encode()).hexdigest()
-            doc = deals.store_document(
+            html, _ = documents_service.render_and_store(
                 session,
                 deal_id=input.deal_id,
                 version=input.version,
                 kind="proposal",
-                content_type="text/html",
-                body=html,
-                sha256=digest,
+                context=context,
                 at=input.at,
+                pdf=False,
             )
             deals.append_audit(
                 session,
@@ -341,10 +351,121 @@ class DealActivities:
                 event="proposal_rendered",
                 actor="system",
                 at=input.at,
-                detail={"sha256": doc.sha256},
+                detail={"sha256": html.sha256},
             )
             return DocumentResult(
-                deal_id=input.deal_id, version=input.version, kind="proposal", sha256=doc.sha256
+                deal_id=input.deal_id, version=input.version, kind="proposal", sha256=html.sha256
+            )
+
+    @activity.defn
+    def send_proposal(self, input: SendProposalInput) -> DocumentResult:
+        """Render the proposal the customer receives (with its validity date), as HTML and
+        PDF, and record who sent it to whom."""
+        with transaction(self._sessions) as session:
+            context = documents_service.build_proposal_context(
+                session,
+                deal_id=input.deal_id,
+                version=input.version,
+                valid_until=input.valid_until.date(),
+                at=input.at,
+                seller=self._seller,
+            )
+            html, pdf = documents_service.render_and_store(
+                session,
+                deal_id=input.deal_id,
+                version=input.version,
+                kind="proposal",
+                context=context,
+                at=input.at,
+                pdf=True,
+            )
+            assert pdf is not None
+            deals.append_audit(
+                session,
+                deal_id=input.deal_id,
+                key=f"v{input.version}:proposal_sent",
+                version=input.version,
+                event="proposal_sent",
+                actor=input.actor,
+                at=input.at,
+                detail={
+                    "to": input.to,
+                    "valid_until": input.valid_until.isoformat(),
+                    "html_sha256": html.sha256,
+                    "pdf_sha256": pdf.sha256,
+                },
+            )
+            return DocumentResult(
+                deal_id=input.deal_id, version=input.version, kind="proposal", sha256=pdf.sha256
+            )
+
+    @activity.defn
+    def close_won(self, input: CloseWonInput) -> DocumentResult:
+        """The customer accepted: render the contract from the accepted version, store it and
+        book the order, in one transaction so a retry finds all of it or none."""
+        acceptance = Acceptance(
+            name=input.name, title=input.title, email=input.email, accepted_at=input.at
+        )
+        with transaction(self._sessions) as session:
+            context, deal, priced = documents_service.build_contract_context(
+                session,
+                deal_id=input.deal_id,
+                version=input.version,
+                acceptance=acceptance,
+                at=input.at,
+                seller=self._seller,
+            )
+            html, pdf = documents_service.render_and_store(
+                session,
+                deal_id=input.deal_id,
+                version=input.version,
+                kind="contract",
+                context=context,
+                at=input.at,
+                pdf=True,
+            )
+            assert pdf is not None
+            row = deals.get_deal(session, deal_id=input.deal_id)
+            assert row is not None
+            order = orders.create_order(
+                session, order=_order(row.owner, input, deal, priced, pdf.sha256)
+            )
+            deals.append_audit(
+                session,
+                deal_id=input.deal_id,
+                key=f"v{input.version}:accepted",
+                version=input.version,
+                event="accepted",
+                actor="customer",
+                at=input.at,
+                detail={"name": input.name, "title": input.title, "email": input.email},
+            )
+            deals.append_audit(
+                session,
+                deal_id=input.deal_id,
+                key=f"v{input.version}:contract",
+                version=input.version,
+                event="contract_rendered",
+                actor="system",
+                at=input.at,
+                detail={"html_sha256": html.sha256, "pdf_sha256": pdf.sha256},
+            )
+            deals.append_audit(
+                session,
+                deal_id=input.deal_id,
+                key=f"v{input.version}:order",
+                version=input.version,
+                event="order_created",
+                actor="system",
+                at=input.at,
+                detail={
+                    "order_id": order.id,
+                    "acv": str(priced.totals.acv),
+                    "tcv": str(priced.totals.tcv),
+                },
+            )
+            return DocumentResult(
+                deal_id=input.deal_id, version=input.version, kind="contract", sha256=pdf.sha256
             )
 
     @activity.defn
@@ -394,3 +515,40 @@ def _reasons_by_role(plan: dict[str, Any], stage: int) -> dict[str, list[dict[st
         for s in plan.get("stages", [])
         if s.get("stage") == stage
     }
+
+
+def _minor(amount: Decimal, currency: str) -> int:
+    return int(round_money(amount, currency).scaleb(minor_units(currency)))
+
+
+def _order(
+    owner: str, input: CloseWonInput, deal: DealInput, priced: PricedDeal, contract_sha256: str
+) -> DealOrder:
+    totals = priced.totals
+    currency = priced.currency
+    end = add_months(deal.start_date, deal.term_months) - timedelta(days=1)
+    return DealOrder(
+        deal_id=input.deal_id,
+        version=input.version,
+        owner=owner,
+        customer_name=deal.customer.name,
+        segment=deal.customer.segment,
+        region=deal.customer.region,
+        new_customer=deal.customer.new_customer,
+        currency=currency,
+        start_date=deal.start_date,
+        end_date=end,
+        term_months=deal.term_months,
+        billing_frequency=deal.billing_frequency.value,
+        payment_terms_days=deal.payment_terms_days,
+        one_time_minor=_minor(totals.one_time, currency),
+        mrr_minor=_minor(totals.mrr, currency),
+        acv_minor=_minor(totals.acv, currency),
+        tcv_minor=_minor(totals.tcv, currency),
+        cost_minor=_minor(totals.cost_tcv_estimated, currency),
+        accepted_by_name=input.name,
+        accepted_by_title=input.title,
+        accepted_by_email=input.email,
+        contract_sha256=contract_sha256,
+        booked_at=input.at,
+    )

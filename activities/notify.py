@@ -19,14 +19,17 @@ from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 from typing import Any, Protocol
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from dealdesk.links import ProposalLinks
 from dealdesk.settings import Settings
-from store import outbox, users
+from pricing import PricedDeal
+from store import deals, outbox, users
 from store.db import SessionFactory, transaction
 from templates.email import (
+    CONTEXT_MODELS,
     EmailEvent,
     parse_context,
     people_in,
@@ -50,6 +53,11 @@ class NotifyInput(BaseModel):
     recipients: list[str]
     # Validated per event by the models in templates.email (TaskOpenedContext, ...).
     context: dict[str, str | int | list[str] | None]
+    # People outside DealDesk (the customer's contact), by e-mail address.
+    addresses: list[str] = Field(default_factory=list, max_length=20)
+    # Set for the customer's proposal e-mail: the activity mints the signed acceptance link
+    # valid until then and adds the deal's figures, so no token enters workflow history.
+    link_valid_until: datetime | None = None
 
 
 class NotifyResult(BaseModel):
@@ -165,10 +173,20 @@ def mailer_from_settings(settings: Settings) -> SmtpMailer | None:
 
 
 class NotifyActivities:
-    def __init__(self, sessions: SessionFactory, mailer: Mailer | None, base_url: str) -> None:
+    def __init__(
+        self,
+        sessions: SessionFactory,
+        mailer: Mailer | None,
+        base_url: str,
+        *,
+        links: ProposalLinks,
+        seller: str,
+    ) -> None:
         self._sessions = sessions
         self._mailer = mailer
         self._base_url = base_url
+        self._links = links
+        self._seller = seller
 
     def all(self) -> list[Callable[..., Any]]:
         return [self.notify]
@@ -176,8 +194,14 @@ class NotifyActivities:
     @activity.defn
     def notify(self, input: NotifyInput) -> NotifyResult:
         event = input.event
+        raw_context = dict(input.context)
+        # The workflow does not know the seller's name; it is this deployment's setting.
+        if "seller" in CONTEXT_MODELS[event].model_fields:
+            raw_context.setdefault("seller", self._seller)
+        if input.link_valid_until is not None:
+            raw_context |= self._proposal_facts(input, input.link_valid_until)
         try:
-            context = parse_context(event, input.context)
+            context = parse_context(event, raw_context)
         except ValidationError as err:
             # A workflow bug; retrying the same input cannot fix it.
             raise ApplicationError(
@@ -190,7 +214,9 @@ class NotifyActivities:
             for username in people_in(context):
                 person = users.get_user(session, username=username)
                 names[username] = person.full_name if person is not None else username
-            # dict.fromkeys: the same username twice is one recipient, in the order given.
+            # (outbox recipient, address, display name); dict.fromkeys: the same person twice
+            # is one recipient, in the order given.
+            targets: list[tuple[str, str, str]] = []
             for username in dict.fromkeys(input.recipients):
                 user = users.get_user(session, username=username)
                 if user is None or not user.email:
@@ -202,12 +228,15 @@ class NotifyActivities:
                         username,
                     )
                     continue
+                targets.append((username, user.email, user.full_name))
+            targets += [(f"mailto:{a}", a, a) for a in dict.fromkeys(input.addresses)]
+            for recipient, address, display_name in targets:
                 rendered = render_email(
                     event,
                     context,
                     deal_id=input.deal_id,
                     version=input.version,
-                    recipient_name=user.full_name,
+                    recipient_name=display_name,
                     base_url=self._base_url,
                     names=names,
                 )
@@ -216,8 +245,8 @@ class NotifyActivities:
                     key=input.key,
                     deal_id=input.deal_id,
                     event=event,
-                    recipient=username,
-                    email=user.email,
+                    recipient=recipient,
+                    email=address,
                     subject=rendered.subject,
                     body_text=rendered.text,
                     body_html=rendered.html,
@@ -226,6 +255,33 @@ class NotifyActivities:
                     written += 1
         sent = 0 if self._mailer is None else self._deliver(self._mailer, input.key)
         return NotifyResult(written=written, sent=sent)
+
+    def _proposal_facts(self, input: NotifyInput, valid_until: datetime) -> dict[str, str | None]:
+        """What the customer's proposal e-mail says, read from the stored version."""
+        with self._sessions() as session:
+            deal = deals.get_deal(session, deal_id=input.deal_id)
+            row = deals.get_version(session, deal_id=input.deal_id, version=input.version)
+            if deal is None or row is None or row.priced is None:
+                raise ApplicationError(
+                    f"deal {input.deal_id} v{input.version} is not priced",
+                    type="bad_notification",
+                    non_retryable=True,
+                )
+            rep = users.get_user(session, username=deal.owner)
+            totals = PricedDeal.model_validate(row.priced).totals
+        return {
+            "customer": deal.customer_name,
+            "seller": self._seller,
+            "rep_name": rep.full_name if rep is not None else deal.owner,
+            "rep_email": rep.email if rep is not None else None,
+            "link": self._links.url(
+                deal_id=input.deal_id, version=input.version, expires_at=valid_until
+            ),
+            "valid_until": valid_until.date().isoformat(),
+            "currency": deal.currency,
+            "tcv": str(totals.tcv),
+            "acv": str(totals.acv),
+        }
 
     def _deliver(self, mailer: Mailer, key: str) -> int:
         """Send this key's unsent messages; raise after trying them all if any failed."""

@@ -14,7 +14,17 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from api.limits import BodySizeLimit
-from api.routers import approvals, auth, catalog, deals, delegations, policies, quotes
+from api.routers import (
+    approvals,
+    auth,
+    catalog,
+    customer,
+    deals,
+    delegations,
+    policies,
+    quotes,
+    templates,
+)
 from dealdesk import temporal as temporal_client
 from dealdesk.settings import Settings, get_settings
 from store.db import make_engine, session_factory
@@ -76,9 +86,10 @@ def create_app(
     app.add_exception_handler(PoolTimeoutError, database_unavailable)
 
     api = APIRouter(prefix=API_PREFIX)
-    for module in (auth, deals, approvals, delegations, quotes, catalog, policies):
+    for module in (auth, deals, approvals, delegations, quotes, catalog, policies, templates):
         api.include_router(module.router)
     app.include_router(api)
+    app.include_router(customer.router)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 from api.diff import Change
 from policies import ApprovalPlan
@@ -155,3 +155,26 @@ class WithdrawRequest(BaseModel):
 
 class QuoteResponse(PricedFigures):
     approvals: ApprovalPlan | None
+
+
+class SendRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # The customer's contact who receives the proposal and its acceptance link.
+    to: EmailStr = Field(max_length=254)
+    message: str = Field(default="", max_length=4000)
+
+
+class SendResponse(BaseModel):
+    deal_id: str
+    version: int
+    status: DealStatus
+    valid_until: datetime
+    # The signed acceptance link, for the rep to share if the e-mail does not reach the buyer.
+    link: str
+
+
+class ProposalLinkResponse(BaseModel):
+    version: int
+    valid_until: datetime
+    link: str

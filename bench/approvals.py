@@ -315,6 +315,7 @@ async def _child_serve(spec: ServeSpec, conn: multiprocessing.connection.Connect
         engine = make_engine(spec.database.url, search_path=spec.database.search_path)
         worker = build_worker(
             client,
+            settings=settings,
             task_queue=spec.task_queue,
             sessions=session_factory(engine),
             threads=spec.threads,

@@ -56,10 +56,9 @@ async def _serve(
     if with_worker:
         worker = build_worker(
             client,
-            task_queue=settings.temporal_task_queue,
+            settings=settings,
             sessions=session_factory(engine),
             mailer=mailer_from_settings(settings),
-            base_url=settings.base_url,
         )
         tasks.append(asyncio.create_task(worker.run()))
     server = None

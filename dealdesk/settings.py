@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     remind_after: timedelta | None = None
     escalate_after: timedelta | None = None
     proposal_validity: timedelta = timedelta(days=30)
+    # The selling company, as proposals and contracts name it.
+    seller_name: str = Field(default="DealDesk Demo Inc.", min_length=1, max_length=200)
 
     # How long a rejected or sent-back deal waits for a revision before its workflow closes.
     revision_window: timedelta = timedelta(days=90)

@@ -9,6 +9,8 @@ from temporalio.worker import Worker
 
 from activities.deal import DealActivities
 from activities.notify import Mailer, NotifyActivities
+from dealdesk.links import ProposalLinks
+from dealdesk.settings import Settings
 from store.db import SessionFactory
 from workflows.deal import DealWorkflow
 
@@ -16,18 +18,24 @@ from workflows.deal import DealWorkflow
 def build_worker(
     client: Client,
     *,
-    task_queue: str,
+    settings: Settings,
     sessions: SessionFactory,
     mailer: Mailer | None = None,
-    base_url: str = "http://127.0.0.1:8000",
+    task_queue: str | None = None,
     threads: int = 16,
 ) -> Worker:
-    deal_activities = DealActivities(sessions)
-    notify_activities = NotifyActivities(sessions, mailer, base_url)
+    deal_activities = DealActivities(sessions, seller=settings.seller_name)
+    notify_activities = NotifyActivities(
+        sessions,
+        mailer,
+        settings.base_url,
+        links=ProposalLinks(settings.secret_key.get_secret_value(), settings.base_url),
+        seller=settings.seller_name,
+    )
     # Activities are synchronous (database sessions block); they run on this pool.
     return Worker(
         client,
-        task_queue=task_queue,
+        task_queue=task_queue or settings.temporal_task_queue,
         workflows=[DealWorkflow],
         activities=[*deal_activities.all(), *notify_activities.all()],
         activity_executor=ThreadPoolExecutor(max_workers=threads),

@@ -32,12 +32,14 @@ from pricing.figures import (
 )
 from pricing.inputs import BillingFrequency, Competitor, Customer, DealInput, LineInput
 from pricing.money import minor_units, round_money
+from pricing.schedule import BillingSchedule, ScheduleItem, billing_schedule
 from pricing.strategies import ChargeModel, strategy_for
 from pricing.types import Amount, CurrencyCode, Percent, Quantity
 
 __all__ = [
     "Amount",
     "BillingFrequency",
+    "BillingSchedule",
     "BreakdownItem",
     "Charge",
     "ChargeModel",
@@ -65,11 +67,13 @@ __all__ = [
     "RampPeriod",
     "RampStep",
     "RecurringCharge",
+    "ScheduleItem",
     "Tier",
     "TierAmount",
     "UsageCharge",
     "UsageModel",
     "VolumeUsage",
+    "billing_schedule",
     "demo_catalog",
     "minor_units",
     "price_deal",

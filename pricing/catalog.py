@@ -38,6 +38,15 @@ class ProductSpec(PricingModel):
     )
     active: bool = True
     currency: CurrencyCode = "USD"
+    sla: Annotated[
+        str,
+        Field(
+            max_length=4000,
+            description=(
+                "service-level clause printed in the contract for this product; empty for none"
+            ),
+        ),
+    ] = ""
 
 
 class Product(ProductSpec):
@@ -55,6 +64,7 @@ def demo_catalog() -> list[Product]:
             sku="PLAT-SEAT",
             name="Platform seat",
             description="Per-user platform licence",
+            sla="99.9% monthly uptime; service credits of 10% of the monthly fee per 0.1% below",
             charges=[
                 RecurringCharge(period=Period.MONTH, unit_price=_d("120"), unit_cost=_d("18"))
             ],
@@ -71,6 +81,10 @@ def demo_catalog() -> list[Product]:
             sku="DWH-NODE",
             name="Data warehouse node",
             description="Managed warehouse node; list price steps up each contract year",
+            sla=(
+                "99.95% monthly node availability and a recovery point objective of 1 hour; "
+                "service credits of 10% of the node's monthly fee per 0.1% below"
+            ),
             charges=[
                 RecurringCharge(
                     period=Period.MONTH,
@@ -89,6 +103,10 @@ def demo_catalog() -> list[Product]:
             sku="ANALYTICS-PRO",
             name="Analytics Pro add-on",
             description="Dashboards and scheduled reports, billed per quarter per seat",
+            sla=(
+                "Scheduled reports delivered within 2 hours of their scheduled time on 99% of "
+                "runs each month"
+            ),
             charges=[
                 RecurringCharge(period=Period.QUARTER, unit_price=_d("90"), unit_cost=_d("12"))
             ],
@@ -98,6 +116,11 @@ def demo_catalog() -> list[Product]:
             sku="SUPPORT-PREMIUM",
             name="Premium support",
             description="24x7 support with a named engineer, per year",
+            sla=(
+                "First response within 1 hour for severity 1 (24x7), 4 business hours for "
+                "severity 2 and 1 business day for severity 3; a named engineer and a quarterly "
+                "service review"
+            ),
             charges=[
                 RecurringCharge(period=Period.YEAR, unit_price=_d("24000"), unit_cost=_d("9000"))
             ],
@@ -107,6 +130,10 @@ def demo_catalog() -> list[Product]:
             sku="API-CALLS",
             name="API calls",
             description="Graduated: the first 100,000 calls a month are included",
+            sla=(
+                "99.9% monthly API availability; service credits of 10% of the month's usage "
+                "charges per 0.1% below"
+            ),
             charges=[
                 GraduatedUsage(
                     tiers=[
@@ -125,6 +152,7 @@ def demo_catalog() -> list[Product]:
             sku="STORAGE-GB",
             name="Storage",
             description="Per GB-month stored, the first 100 GB free",
+            sla="99.9% monthly availability and 99.999999999% annual durability of stored data",
             charges=[
                 PerUnitUsage(
                     unit_price=_d("0.10"),
@@ -139,6 +167,7 @@ def demo_catalog() -> list[Product]:
             sku="SMS-MSG",
             name="SMS messages",
             description="Volume pricing: the monthly volume sets the price of every message",
+            sla="99.5% of messages handed to the carrier within 10 seconds each month",
             charges=[
                 VolumeUsage(
                     tiers=[
@@ -157,6 +186,7 @@ def demo_catalog() -> list[Product]:
             sku="EVENTS-PACK",
             name="Event ingestion",
             description="Sold in packs of 1,000,000 events; 500,000 events a month free",
+            sla="99.9% of accepted events ingested and queryable within 5 minutes each month",
             charges=[
                 PackageUsage(
                     package_size=_d("1000000"),

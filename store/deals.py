@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from store.tables import ApprovalTask, AuditEvent, Deal, DealVersion, Document
+from store.tables import ApprovalTask, AuditEvent, Deal, DealVersion
 
 
 class NotFoundError(LookupError):
@@ -264,41 +264,13 @@ def history(session: Session, *, deal_id: str) -> Sequence[AuditEvent]:
     ).all()
 
 
-def store_document(
-    session: Session,
-    *,
-    deal_id: str,
-    version: int,
-    kind: str,
-    content_type: str,
-    body: str,
-    sha256: str,
-    at: datetime,
-) -> Document:
-    existing = session.exec(
-        select(Document).where(
-            Document.deal_id == deal_id, Document.version == version, Document.kind == kind
-        )
-    ).first()
-    if existing is not None:
-        return existing
-    doc = Document(
-        deal_id=deal_id,
-        version=version,
-        kind=kind,
-        content_type=content_type,
-        body=body,
-        sha256=sha256,
-        created_at=at,
-    )
-    session.add(doc)
-    session.flush()
-    return doc
-
-
-def latest_document(session: Session, *, deal_id: str, kind: str) -> Document | None:
+def last_event(session: Session, *, deal_id: str, event: str) -> AuditEvent | None:
     return session.exec(
-        select(Document)
-        .where(Document.deal_id == deal_id, Document.kind == kind)
-        .order_by(col(Document.version).desc())
+        select(AuditEvent)
+        .where(
+            AuditEvent.subject_type == "deal",
+            AuditEvent.deal_id == deal_id,
+            AuditEvent.event == event,
+        )
+        .order_by(col(AuditEvent.id).desc())
     ).first()

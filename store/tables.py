@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Index, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from store.columns import JSONType, UTCDateTime
@@ -139,13 +139,64 @@ class AuditEvent(SQLModel, table=True):
 
 
 class Document(SQLModel, table=True):
-    __table_args__ = (UniqueConstraint("deal_id", "version", "kind"),)
+    """A rendered proposal or contract of one deal version, HTML and PDF as separate rows."""
+
+    __table_args__ = (UniqueConstraint("deal_id", "version", "kind", "content_type"),)
 
     id: int | None = Field(default=None, primary_key=True)
     deal_id: str = Field(foreign_key="deal.id", max_length=36, index=True)
     version: int
-    kind: str = Field(max_length=32)
+    kind: str = Field(max_length=32)  # proposal | contract
     content_type: str = Field(max_length=100)
-    body: str = Field(sa_column=Column(Text, nullable=False))
+    body: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     sha256: str = Field(max_length=64)
+    # The admin template revision it was rendered from; None for the shipped template.
+    template_revision: int | None = None
+    # A later version's document replaces it (the customer's link to it stops working).
+    superseded: bool = False
     created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+
+
+class TemplateRevision(SQLModel, table=True):
+    """Append-only admin edits of a document template; the newest row per name is in force.
+    A row with no source means "back to the shipped template"."""
+
+    __tablename__ = "template_revision"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=32, index=True)
+    source: str | None = Field(default=None, sa_column=Column(Text))
+    created_by: str = Field(max_length=64)
+    created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+
+
+class DealOrder(SQLModel, table=True):
+    """The booking a won deal creates: what finance reports on. Amounts are integers in the
+    currency's minor units, so sums in SQL are exact on every backend."""
+
+    __tablename__ = "deal_order"
+
+    id: int | None = Field(default=None, primary_key=True)
+    deal_id: str = Field(foreign_key="deal.id", max_length=36, unique=True)
+    version: int
+    owner: str = Field(max_length=64, index=True)
+    customer_name: str = Field(max_length=200)
+    segment: str = Field(max_length=100)
+    region: str = Field(max_length=100)
+    new_customer: bool
+    currency: str = Field(max_length=3)
+    start_date: date
+    end_date: date
+    term_months: int
+    billing_frequency: str = Field(max_length=16)
+    payment_terms_days: int
+    one_time_minor: int = Field(sa_column=Column(BigInteger, nullable=False))
+    mrr_minor: int = Field(sa_column=Column(BigInteger, nullable=False))
+    acv_minor: int = Field(sa_column=Column(BigInteger, nullable=False))
+    tcv_minor: int = Field(sa_column=Column(BigInteger, nullable=False))
+    cost_minor: int = Field(sa_column=Column(BigInteger, nullable=False))
+    accepted_by_name: str = Field(max_length=200)
+    accepted_by_title: str = Field(max_length=200)
+    accepted_by_email: str = Field(max_length=254)
+    contract_sha256: str = Field(max_length=64)
+    booked_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False, index=True))

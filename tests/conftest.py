@@ -99,9 +99,7 @@ def settings(tmp_path: Path) -> Settings:
 async def worker(
     temporal_client: Client, seeded: SessionFactory, settings: Settings
 ) -> AsyncIterator[Worker]:
-    worker = build_worker(
-        temporal_client, task_queue=settings.temporal_task_queue, sessions=seeded, threads=4
-    )
+    worker = build_worker(temporal_client, settings=settings, sessions=seeded, threads=4)
     async with worker:
         yield worker
 

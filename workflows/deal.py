@@ -26,8 +26,12 @@ with workflow.unsafe.imports_passed_through():
     from pricing import DealInput
     from workflows.messages import (
         DECISION_TO_TASK_STATUS,
+        FINAL_STATUSES,
+        AnswerInput,
+        AnswerResult,
         ChangeResult,
         CloseTasksInput,
+        CloseWonInput,
         DealOutcome,
         DealState,
         DealStatus,
@@ -45,6 +49,9 @@ with workflow.unsafe.imports_passed_through():
         RecordVersionInput,
         RenderInput,
         ReviseInput,
+        SendInput,
+        SendProposalInput,
+        SendResult,
         SetStatusInput,
         SubmitCheck,
         SubmitResult,
@@ -60,6 +67,8 @@ _RETRY = RetryPolicy(
     initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=30)
 )
 _TIMEOUT = timedelta(seconds=30)
+# Laying out a PDF of a long deal takes seconds, and an admin's template may be slow.
+_DOCUMENT_TIMEOUT = timedelta(minutes=5)
 # E-mail is a courtesy, not a step of the deal: a few tries, then the deal moves on and the
 # message stays in the outbox table (see activities/notify.py).
 _NOTIFY_RETRY = RetryPolicy(
@@ -70,7 +79,9 @@ _NOTIFY_RETRY = RetryPolicy(
 # Task ids are UUIDs derived from what identifies a task, so replays and retries agree on them.
 _TASK_NAMESPACE = uuid.UUID("5d0c8f8e-64a3-4f0e-9d59-3b8f2f6f1a10")
 
-# A revision is allowed while the deal is still being decided or was sent back.
+# A revision is allowed until the customer has answered: while the deal is being decided,
+# was sent back, or is approved and possibly sent (the new version is routed again and its
+# proposal replaces the one the customer holds).
 _REVISABLE = frozenset(
     {
         DealStatus.SUBMITTED,
@@ -78,8 +89,14 @@ _REVISABLE = frozenset(
         DealStatus.CHANGES_REQUESTED,
         DealStatus.REJECTED,
         DealStatus.POLICY_VIOLATION,
+        DealStatus.APPROVED,
+        DealStatus.SENT,
     }
 )
+# Histories recorded before an approved deal waited for sending and the customer's answer end
+# at approval; this patch keeps them replaying (see tests/workflows/test_replay.py).
+_PROPOSAL_LIFECYCLE = "proposal-lifecycle"
+_AWAITING_CUSTOMER = frozenset({DealStatus.APPROVED, DealStatus.SENT})
 # Tasks that no longer take part in their stage's count.
 _GONE = frozenset({TaskStatus.ESCALATED, TaskStatus.SUPERSEDED, TaskStatus.WITHDRAWN})
 
@@ -128,6 +145,8 @@ class DealWorkflow:
         # Approvals a later version may keep (smart re-approval), by (stage, role).
         self._approved: dict[tuple[int, str], ApprovedStage] = {}
         self._withdrawn = False
+        # Set when the proposal is sent: the customer may answer until then.
+        self._valid_until: datetime | None = None
         # Bumped by every message the process must look at; waits wake up on a change.
         self._changes = 0
 
@@ -139,8 +158,17 @@ class DealWorkflow:
         while True:
             version = self._version
             await self._process(version)
-            if self._withdrawn or self._status == DealStatus.APPROVED:
+            if self._withdrawn or self._status in FINAL_STATUSES:
                 break
+            # Sent, or even answered, already: the rep may send while the approval e-mail
+            # is still going out.
+            if self._version == version and self._status in _AWAITING_CUSTOMER:
+                if not workflow.patched(_PROPOSAL_LIFECYCLE):
+                    break
+                await self._await_customer(version)
+                if self._withdrawn or self._status in FINAL_STATUSES:
+                    break
+                continue
             if self._version != version:
                 continue
             # Rejected, sent back or in violation: the rep may revise for a while.
@@ -272,6 +300,122 @@ class DealWorkflow:
         if self._withdrawn or self._status not in _REVISABLE:
             raise Refused(f"a deal that is {self._status} cannot be withdrawn", "conflict")
 
+    @workflow.update
+    async def send(self, input: SendInput) -> SendResult:
+        version = self._version
+        valid_until = workflow.now() + self._input.proposal_validity
+        # Before the first await, so a second send is refused and the waiting loop moves its
+        # deadline from "approved, unsent" to the proposal's validity.
+        self._status = DealStatus.SENT
+        self._valid_until = valid_until
+        self._changes += 1
+        await self._call(
+            DealActivities.send_proposal,
+            limit=_DOCUMENT_TIMEOUT,
+            arg=SendProposalInput(
+                deal_id=self._input.deal_id,
+                version=version,
+                actor=input.actor,
+                to=input.to,
+                message=input.message,
+                valid_until=valid_until,
+                at=workflow.now(),
+            ),
+        )
+        if not self._stale(version):
+            await self._change_status(DealStatus.SENT, None, actor=input.actor)
+            # The activity mints the acceptance link, so no token enters the history.
+            await self._send(
+                NotifyInput(
+                    deal_id=self._input.deal_id,
+                    version=version,
+                    key=f"v{version}:proposal_sent",
+                    event="proposal_sent",
+                    recipients=[],
+                    addresses=[input.to],
+                    link_valid_until=valid_until,
+                    context={"message": input.message or None},
+                )
+            )
+        return SendResult(
+            deal_id=self._input.deal_id,
+            version=version,
+            status=self._status,
+            valid_until=valid_until,
+        )
+
+    @send.validator
+    def _validate_send(self, input: SendInput) -> None:
+        if input.actor != self._owner:
+            raise Refused("only the deal's owner may send its proposal", "forbidden")
+        if self._status == DealStatus.SENT:
+            raise Refused(
+                "the proposal was already sent; revise the deal to send a new one", "conflict"
+            )
+        if self._withdrawn or self._status != DealStatus.APPROVED:
+            raise Refused(
+                f"only an approved deal can be sent; this one is {self._status}", "conflict"
+            )
+
+    @workflow.update
+    async def answer(self, input: AnswerInput) -> AnswerResult:
+        version = self._version
+        # Final before the first await: expiry, a revision or a second answer are refused now.
+        self._status = DealStatus.CLOSED_WON if input.accept else DealStatus.CLOSED_LOST
+        self._changes += 1
+        if input.accept:
+            await self._call(
+                DealActivities.close_won,
+                limit=_DOCUMENT_TIMEOUT,
+                arg=CloseWonInput(
+                    deal_id=self._input.deal_id,
+                    version=version,
+                    name=input.name,
+                    title=input.title,
+                    email=input.email,
+                    at=workflow.now(),
+                ),
+            )
+            await self._change_status(DealStatus.CLOSED_WON, None, actor="customer")
+            await self._send(
+                NotifyInput(
+                    deal_id=self._input.deal_id,
+                    version=version,
+                    key=f"v{version}:contract_ready",
+                    event="contract_ready",
+                    recipients=[self._owner],
+                    addresses=[input.email],
+                    context={
+                        "customer": self._deal.customer.name,
+                        "accepted_by": input.name,
+                        "accepted_title": input.title,
+                        "accepted_at": workflow.now().isoformat(),
+                    },
+                )
+            )
+        else:
+            await self._change_status(DealStatus.CLOSED_LOST, input.reason, actor="customer")
+        await self._notify_outcome(version)
+        return AnswerResult(deal_id=self._input.deal_id, version=version, status=self._status)
+
+    @answer.validator
+    def _validate_answer(self, input: AnswerInput) -> None:
+        if input.version != self._version:
+            raise Refused(
+                "a newer version of this proposal replaced the one this link belongs to",
+                "superseded",
+            )
+        if self._status != DealStatus.SENT or self._valid_until is None:
+            raise Refused(f"this proposal can no longer be answered ({self._status})", "conflict")
+        if workflow.now() >= self._valid_until:
+            raise Refused("this proposal has expired", "expired")
+        if input.accept:
+            missing = [f for f in ("name", "title", "email") if not getattr(input, f).strip()]
+            if missing:
+                raise Refused(f"to accept, give your {', '.join(missing)}", "invalid")
+        elif not input.reason.strip():
+            raise Refused("please tell us why you decline", "invalid")
+
     @workflow.query
     def state(self) -> DealState:
         return DealState(
@@ -361,8 +505,40 @@ class DealWorkflow:
             DealActivities.render_proposal,
             RenderInput(deal_id=deal_id, version=version, at=workflow.now()),
         )
+        if self._stale(version):
+            return  # revised or withdrawn while the proposal rendered
         await self._change_status(DealStatus.APPROVED, None)
         await self._notify_outcome(version)
+
+    async def _await_customer(self, version: int) -> None:
+        """An approved version waits for the rep to send it (for the revision window), then
+        for the customer's answer until the proposal's validity ends; either lapse expires it.
+        Returns once the deal is closed, expired, withdrawn or revised."""
+        deadline = workflow.now() + self._input.revision_window
+        while True:
+            if self._stale(version) or self._status in FINAL_STATUSES:
+                return
+            if self._status == DealStatus.SENT and self._valid_until is not None:
+                deadline = self._valid_until
+            seen = self._changes
+            try:
+                await workflow.wait_condition(
+                    lambda s=seen: self._changes != s,  # type: ignore[misc]
+                    timeout=max(deadline - workflow.now(), timedelta(0)),
+                )
+            except TimeoutError:
+                if self._stale(version) or self._status not in (
+                    DealStatus.APPROVED,
+                    DealStatus.SENT,
+                ):
+                    return
+                reason = (
+                    "the proposal expired without an answer from the customer"
+                    if self._status == DealStatus.SENT
+                    else "the approved proposal was not sent in time"
+                )
+                await self._conclude(version, DealStatus.EXPIRED, reason)
+                return
 
     async def _carry_over_approvals(self, version: int, plan: ApprovalPlan) -> list[PlanStage]:
         """The stages of `plan` still to be approved; earlier approvals that still cover
@@ -795,8 +971,8 @@ class DealWorkflow:
         except ActivityError as err:
             workflow.logger.warning("notification %s not delivered: %s", message.key, err.cause)
 
-    async def _call(self, activity: Any, arg: Any) -> Any:
+    async def _call(self, activity: Any, arg: Any, limit: timedelta = _TIMEOUT) -> Any:
         # The SDK reads each activity's return annotation to decode its result.
         return await workflow.execute_activity_method(
-            activity, arg, start_to_close_timeout=_TIMEOUT, retry_policy=_RETRY
+            activity, arg, start_to_close_timeout=limit, retry_policy=_RETRY
         )

@@ -19,6 +19,17 @@ class DealStatus(StrEnum):
     CHANGES_REQUESTED = "changes_requested"
     POLICY_VIOLATION = "policy_violation"
     WITHDRAWN = "withdrawn"
+    # The proposal went to the customer; its acceptance link is live until it expires.
+    SENT = "sent"
+    EXPIRED = "expired"
+    CLOSED_WON = "closed_won"
+    CLOSED_LOST = "closed_lost"
+
+
+# Nothing moves a deal out of these.
+FINAL_STATUSES = frozenset(
+    {DealStatus.WITHDRAWN, DealStatus.EXPIRED, DealStatus.CLOSED_WON, DealStatus.CLOSED_LOST}
+)
 
 
 class TaskStatus(StrEnum):
@@ -66,6 +77,8 @@ class DealWorkflowInput(_Message):
     request_hash: str
     revision_window: timedelta = timedelta(days=90)
     sla_override: SlaOverride | None = None
+    # How long a sent proposal's acceptance link stays valid.
+    proposal_validity: timedelta = timedelta(days=30)
 
 
 class SubmitCheck(_Message):
@@ -118,6 +131,37 @@ class ReviseInput(_Message):
 class WithdrawInput(_Message):
     actor: str
     reason: str = Field(default="", max_length=4000)
+
+
+class SendInput(_Message):
+    actor: str
+    # The customer's contact who receives the proposal and its acceptance link.
+    to: str = Field(min_length=3, max_length=254)
+    message: str = Field(default="", max_length=4000)
+
+
+class SendResult(_Message):
+    deal_id: str
+    version: int
+    status: DealStatus
+    valid_until: datetime
+
+
+class AnswerInput(_Message):
+    """The customer's answer through the acceptance link (no login: the link is the proof)."""
+
+    version: int
+    accept: bool
+    name: str = Field(default="", max_length=200)
+    title: str = Field(default="", max_length=200)
+    email: str = Field(default="", max_length=254)
+    reason: str = Field(default="", max_length=4000)
+
+
+class AnswerResult(_Message):
+    deal_id: str
+    version: int
+    status: DealStatus
 
 
 class ChangeResult(_Message):
@@ -247,3 +291,29 @@ class DocumentResult(_Message):
     version: int
     kind: str
     sha256: str
+
+
+class SendProposalInput(_Message):
+    deal_id: str
+    version: int
+    actor: str
+    to: str
+    message: str
+    valid_until: datetime
+    at: datetime
+
+
+class CloseWonInput(_Message):
+    deal_id: str
+    version: int
+    name: str
+    title: str
+    email: str
+    at: datetime
+
+
+class SupersedeInput(_Message):
+    deal_id: str
+    # Documents of versions before this one stop being current.
+    before_version: int
+    at: datetime

@@ -1,17 +1,18 @@
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, HTTPException, Query, Response, status
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import HTMLResponse
 from temporalio.client import WithStartWorkflowOperation
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.documents import HTML, PDF
 from api.access import sees_all_deals, visible_deal
 from api.deps import CurrentUser, RepUser, SessionDep, SessionFactoryDep, SettingsDep, TemporalDep
 from api.pricing_service import price_current
@@ -21,21 +22,28 @@ from api.schemas import (
     DealDetail,
     DealSummary,
     PricedFigures,
+    ProposalLinkResponse,
+    SendRequest,
+    SendResponse,
     TaskPublic,
     WithdrawRequest,
 )
 from api.workflow_calls import body_hash, send_update, sla_override
+from dealdesk.links import ProposalLinks
+from dealdesk.settings import Settings
 from policies import ApprovalPlan
 from pricing import DealInput
-from store import deals
+from store import deals, documents
 from store.db import SessionFactory
 from store.tables import Deal, User
+from templates.documents import html_to_pdf
 from workflows.deal import DealWorkflow, workflow_id
 from workflows.messages import (
     ChangeResult,
     DealStatus,
     DealWorkflowInput,
     ReviseInput,
+    SendInput,
     SubmitCheck,
     WithdrawInput,
 )
@@ -73,6 +81,7 @@ async def submit_deal(
             request_hash=request_hash,
             revision_window=settings.revision_window,
             sla_override=sla_override(settings),
+            proposal_validity=settings.proposal_validity,
         ),
         id=workflow_id(deal_id),
         task_queue=settings.temporal_task_queue,
@@ -223,17 +232,139 @@ def get_history(deal_id: str, user: CurrentUser, session: SessionDep) -> list[Au
     ]
 
 
-@router.get(
-    "/{deal_id}/proposal",
-    response_class=HTMLResponse,
-    responses={200: {"content": {"text/html": {}}}, 404: {"description": "no proposal yet"}},
-)
-def get_proposal(deal_id: str, user: CurrentUser, session: SessionDep) -> Response:
+@router.post("/{deal_id}/send")
+async def send_proposal(
+    deal_id: str,
+    body: SendRequest,
+    user: RepUser,
+    sessions: SessionFactoryDep,
+    settings: SettingsDep,
+    temporal: TemporalDep,
+) -> SendResponse:
+    """Send an approved deal's proposal to the customer; its validity starts now."""
+    current = await _owned_deal(sessions, user, deal_id)
+    handle = temporal.get_workflow_handle_for(DealWorkflow.run, workflow_id(deal_id))
+    result = await send_update(
+        handle.execute_update(
+            DealWorkflow.send,
+            SendInput(actor=user.username, to=str(body.to), message=body.message),
+            id=f"send-{current.current_version}",
+        )
+    )
+    return SendResponse(
+        deal_id=result.deal_id,
+        version=result.version,
+        status=result.status,
+        valid_until=result.valid_until,
+        link=_links(settings).url(
+            deal_id=result.deal_id, version=result.version, expires_at=result.valid_until
+        ),
+    )
+
+
+@router.get("/{deal_id}/proposal/link")
+def get_proposal_link(
+    deal_id: str, user: RepUser, session: SessionDep, settings: SettingsDep
+) -> ProposalLinkResponse:
+    """The customer's acceptance link of the sent proposal (the owner's, to share again)."""
     deal = visible_deal(session, user=user, deal_id=deal_id)
-    doc = deals.latest_document(session, deal_id=deal.id, kind="proposal")
-    if doc is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="this deal has no proposal yet")
-    return HTMLResponse(
-        doc.body,
-        headers={"ETag": f'"{doc.sha256}"', "X-Deal-Version": str(doc.version)},
+    if deal.owner != user.username:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="only the deal's owner may do this")
+    sent = deals.last_event(session, deal_id=deal.id, event="proposal_sent")
+    if deal.status != DealStatus.SENT or sent is None or sent.version != deal.current_version:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail="this deal has no proposal out")
+    valid_until = datetime.fromisoformat(sent.detail["valid_until"])
+    return ProposalLinkResponse(
+        version=sent.version,
+        valid_until=valid_until,
+        link=_links(settings).url(deal_id=deal.id, version=sent.version, expires_at=valid_until),
+    )
+
+
+def _links(settings: Settings) -> ProposalLinks:
+    return ProposalLinks(settings.secret_key.get_secret_value(), settings.base_url)
+
+
+_DOCUMENT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/html": {}, "application/pdf": {}}},
+    404: {"description": "no such document yet"},
+    406: {"description": "neither HTML nor PDF is acceptable"},
+}
+
+
+@router.get("/{deal_id}/proposal", response_class=Response, responses=_DOCUMENT_RESPONSES)
+async def get_proposal(
+    deal_id: str,
+    user: CurrentUser,
+    sessions: SessionFactoryDep,
+    accept: Annotated[str, Header()] = "text/html",
+    format: Annotated[Literal["html", "pdf"] | None, Query()] = None,
+) -> Response:
+    """The current version's proposal, as HTML or PDF (`Accept` or `format=`)."""
+    return await _document(sessions, user, deal_id, "proposal", _wanted(accept, format))
+
+
+@router.get("/{deal_id}/contract", response_class=Response, responses=_DOCUMENT_RESPONSES)
+async def get_contract(
+    deal_id: str,
+    user: CurrentUser,
+    sessions: SessionFactoryDep,
+    accept: Annotated[str, Header()] = "text/html",
+    format: Annotated[Literal["html", "pdf"] | None, Query()] = None,
+) -> Response:
+    """The signed contract of a won deal, as HTML or PDF."""
+    return await _document(sessions, user, deal_id, "contract", _wanted(accept, format))
+
+
+def _wanted(accept: str, format: str | None) -> str:
+    if format is not None:
+        return PDF if format == "pdf" else HTML
+    media = [part.split(";")[0].strip().lower() for part in accept.split(",")]
+    for candidate in media:
+        if candidate == PDF:
+            return PDF
+        if candidate in (HTML, "text/*", "*/*", "application/xhtml+xml"):
+            return HTML
+    raise HTTPException(
+        status.HTTP_406_NOT_ACCEPTABLE,
+        detail="documents are served as text/html or application/pdf",
+    )
+
+
+async def _document(
+    sessions: SessionFactory, user: User, deal_id: str, kind: str, content_type: str
+) -> Response:
+    def load() -> tuple[bytes, str, int] | None:
+        with sessions() as session:
+            deal = visible_deal(session, user=user, deal_id=deal_id)
+            doc = documents.latest_document(
+                session, deal_id=deal.id, kind=kind, content_type=content_type
+            )
+            if doc is not None:
+                return doc.body, doc.sha256, doc.version
+            if content_type != PDF:
+                return None
+            # A proposal not sent yet has no stored PDF: lay out the stored HTML now.
+            html = documents.latest_document(session, deal_id=deal.id, kind=kind)
+            if html is None:
+                return None
+        pdf = html_to_pdf(html.body.decode())
+        return pdf, hashlib.sha256(pdf).hexdigest(), html.version
+
+    found = await run_in_threadpool(load)
+    if found is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"this deal has no {kind} yet")
+    body, sha256, version = found
+    return Response(
+        body,
+        media_type=content_type,
+        headers={
+            "ETag": f'"{sha256}"',
+            "X-Deal-Version": str(version),
+            "Content-Disposition": f'inline; filename="{kind}-{deal_id}-v{version}'
+            + (".pdf" if content_type == PDF else ".html")
+            + '"',
+            # Documents are the customer's prices: never in a shared cache.
+            "Cache-Control": "private, no-store",
+        },
     )

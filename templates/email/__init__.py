@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Any, Literal, get_args
@@ -22,11 +22,26 @@ from pydantic import BaseModel, ConfigDict, Field
 from templates import TEMPLATE_DIR, environment
 
 EmailEvent = Literal[
-    "task_opened", "task_reminder", "task_escalated", "escalation_notice", "deal_outcome"
+    "task_opened",
+    "task_reminder",
+    "task_escalated",
+    "escalation_notice",
+    "deal_outcome",
+    "proposal_sent",
+    "contract_ready",
 ]
 EMAIL_EVENTS: tuple[EmailEvent, ...] = get_args(EmailEvent)
 
-DealOutcome = Literal["approved", "rejected", "changes_requested", "policy_violation", "withdrawn"]
+DealOutcome = Literal[
+    "approved",
+    "rejected",
+    "changes_requested",
+    "policy_violation",
+    "withdrawn",
+    "expired",
+    "closed_won",
+    "closed_lost",
+]
 
 
 class _Context(BaseModel):
@@ -81,11 +96,43 @@ class EscalationNoticeContext(_Context):
 
 class DealOutcomeContext(_Figures):
     outcome: DealOutcome
+    # An approver's comment; for "expired" why it expired, for "closed_lost" the customer's reason.
     comment: str | None = None
     # Username of whoever decided (an approver) or withdrew (the rep, an admin).
     decided_by: str | None = None
     # The reasons of a policy violation (or of a rejection, when the workflow has them).
     reasons: list[str] = Field(default_factory=list)
+
+
+class ProposalSentContext(_Context):
+    """To the customer's contact. Not a `_Figures`: margin and discount are internal, so the
+    model has no field that could carry them to a customer."""
+
+    seller: str
+    rep_name: str
+    rep_email: str | None = None
+    # The signed acceptance URL.
+    link: str
+    # ISO 8601 date, or text already formatted.
+    valid_until: str
+    currency: str
+    # Decimal strings ("84000.00") or text already formatted.
+    tcv: str
+    acv: str
+    # The rep's own note to the customer, shown as written.
+    message: str | None = None
+
+
+class ContractReadyContext(_Context):
+    """To the rep and the customer's contact: the order form exists after an acceptance."""
+
+    seller: str
+    # Where the contract can be read; without one the message names the deal instead.
+    contract_link: str | None = None
+    accepted_by: str
+    accepted_title: str | None = None
+    # ISO 8601 (naive means UTC) or text already formatted.
+    accepted_at: str
 
 
 EmailContext = (
@@ -94,6 +141,8 @@ EmailContext = (
     | TaskEscalatedContext
     | EscalationNoticeContext
     | DealOutcomeContext
+    | ProposalSentContext
+    | ContractReadyContext
 )
 
 CONTEXT_MODELS: dict[EmailEvent, type[EmailContext]] = {
@@ -102,6 +151,8 @@ CONTEXT_MODELS: dict[EmailEvent, type[EmailContext]] = {
     "task_escalated": TaskEscalatedContext,
     "escalation_notice": EscalationNoticeContext,
     "deal_outcome": DealOutcomeContext,
+    "proposal_sent": ProposalSentContext,
+    "contract_ready": ContractReadyContext,
 }
 
 # Context fields holding usernames; the renderer shows the person's name for each as `<field>_name`.
@@ -197,9 +248,13 @@ def _variables(
         if field in variables:
             username = variables[field]
             variables[f"{field}_name"] = None if username is None else names.get(username, username)
-    for field in ("due_at", "opened_at"):
+    for field in ("due_at", "opened_at", "accepted_at"):
         if field in variables:
             variables[field] = _when(variables[field])
+    if isinstance(context, ProposalSentContext):
+        variables["valid_until"] = _day(context.valid_until)
+        variables["tcv"] = _amount(context.tcv, context.currency)
+        variables["acv"] = _amount(context.acv, context.currency)
     if isinstance(context, _TaskContext | EscalationNoticeContext):
         variables["task_url"] = f"{base}/api/v1/approvals/{quote(context.task_id, safe='')}"
     if isinstance(context, _Figures):
@@ -212,13 +267,7 @@ def _figures(context: _Figures) -> list[tuple[str, str]]:
     filters = environment().filters
     rows: list[tuple[str, str]] = []
     if context.tcv is not None:
-        amount = _decimal(context.tcv)
-        if amount is None:
-            rows.append(("TCV", context.tcv))
-        elif context.currency:
-            rows.append(("TCV", filters["money"](amount, context.currency)))
-        else:
-            rows.append(("TCV", filters["number"](amount)))
+        rows.append(("TCV", _amount(context.tcv, context.currency)))
     for label, value in (
         ("Gross margin", context.gross_margin_pct),
         ("Discount", context.discount_pct),
@@ -227,6 +276,15 @@ def _figures(context: _Figures) -> list[tuple[str, str]]:
             pct = _decimal(value)
             rows.append((label, value if pct is None else filters["percent"](pct)))
     return rows
+
+
+def _amount(value: str, currency: str | None) -> str:
+    """A Decimal string as money (a number without a currency); other text as given."""
+    amount = _decimal(value)
+    if amount is None:
+        return value
+    filters = environment().filters
+    return str(filters["money"](amount, currency) if currency else filters["number"](amount))
 
 
 def _decimal(value: str) -> Decimal | None:
@@ -239,6 +297,17 @@ def _decimal(value: str) -> Decimal | None:
 
 
 _ISO_HINT = re.compile(r"^\d{4}-\d{2}-\d{2}")
+
+
+def _day(value: str) -> str:
+    """An ISO date as "December 20, 2026"; other text as given."""
+    if not _ISO_HINT.match(value):
+        return value
+    try:
+        day = date.fromisoformat(value[:10])
+    except ValueError:
+        return value
+    return str(environment().filters["date"](day))
 
 
 def _when(value: str | None) -> str | None:

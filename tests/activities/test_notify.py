@@ -29,12 +29,14 @@ from activities.notify import (
     SmtpMailer,
     mailer_from_settings,
 )
+from dealdesk.links import ProposalLinks
 from dealdesk.settings import Settings
 from store import outbox
 from store.db import SessionFactory
 from store.outbox import OutboxMessage
 
 BASE_URL = "http://dealdesk.test"
+LINKS = ProposalLinks("a-test-secret-that-is-long-enough-for-hs256", BASE_URL)
 DEAL_ID = "d-1"
 TASK_ID = "5f2b7c9e-0000-4000-8000-000000000001"
 
@@ -71,7 +73,7 @@ def _rows(sessions: SessionFactory, **filters: str) -> list[OutboxMessage]:
 
 @pytest.fixture
 def no_mail(seeded: SessionFactory) -> NotifyActivities:
-    return NotifyActivities(seeded, None, BASE_URL)
+    return NotifyActivities(seeded, None, BASE_URL, links=LINKS, seller="Acme Seller Inc.")
 
 
 # Each row: the event, who gets it, its context, the subject, and what the text must say.
@@ -369,7 +371,9 @@ def _mailer(port: int, **options: Any) -> SmtpMailer:
 def test_delivery_sends_each_message_exactly_once(
     seeded: SessionFactory, inbox: Inbox, port: int
 ) -> None:
-    activities = NotifyActivities(seeded, _mailer(port), BASE_URL)
+    activities = NotifyActivities(
+        seeded, _mailer(port), BASE_URL, links=LINKS, seller="Acme Seller Inc."
+    )
     notify = _input(
         "task_opened", recipients=["carol", "dave"], context=_task(tcv="1000", currency="EUR")
     )
@@ -401,7 +405,9 @@ def test_smtp_down_raises_records_the_attempt_and_a_retry_delivers(
     seeded: SessionFactory, inbox: Inbox, port: int
 ) -> None:
     # Nothing listens on `port` yet: the connection is refused.
-    activities = NotifyActivities(seeded, _mailer(port), BASE_URL)
+    activities = NotifyActivities(
+        seeded, _mailer(port), BASE_URL, links=LINKS, seller="Acme Seller Inc."
+    )
     notify = _input(
         "deal_outcome", recipients=["alice"], key="v2:outcome", context={"outcome": "approved"}
     )
@@ -435,7 +441,9 @@ def test_a_refused_recipient_fails_for_good_and_the_others_are_sent(
     seeded: SessionFactory, inbox: Inbox, port: int
 ) -> None:
     inbox.refuse.add("dave@example.com")
-    activities = NotifyActivities(seeded, _mailer(port), BASE_URL)
+    activities = NotifyActivities(
+        seeded, _mailer(port), BASE_URL, links=LINKS, seller="Acme Seller Inc."
+    )
 
     with pytest.raises(ApplicationError) as failure:
         _run(activities, _input("task_opened", recipients=["carol", "dave"], context=_task()))
@@ -463,7 +471,11 @@ def test_delivery_logs_in_when_credentials_are_configured(
     controller.start()
     try:
         activities = NotifyActivities(
-            seeded, _mailer(port, username="mailer", password="s3cret"), BASE_URL
+            seeded,
+            _mailer(port, username="mailer", password="s3cret"),
+            BASE_URL,
+            links=LINKS,
+            seller="Acme Seller Inc.",
         )
         result = _run(activities, _input("task_opened", recipients=["carol"], context=_task()))
     finally:
@@ -503,7 +515,9 @@ def test_delivery_upgrades_to_tls_when_starttls_is_configured(
         mailer = _mailer(
             port, starttls=True, ssl_context=ssl.create_default_context(cafile=str(cert))
         )
-        activities = NotifyActivities(seeded, mailer, BASE_URL)
+        activities = NotifyActivities(
+            seeded, mailer, BASE_URL, links=LINKS, seller="Acme Seller Inc."
+        )
         result = _run(activities, _input("task_opened", recipients=["carol"], context=_task()))
     finally:
         controller.stop()

@@ -28,7 +28,9 @@ def test_plat_seat_is_the_contract_example() -> None:
                          "unit_cost": "18"}],
             "max_discount_pct": "30", "active": true}"""
     )
-    assert seat.model_dump(exclude={"sku"}) == expected.model_dump()
+    # The contract's example is about pricing; the SLA clause is for the contract document only.
+    assert seat.model_dump(exclude={"sku", "sla"}) == expected.model_dump(exclude={"sla"})
+    assert seat.sla.startswith("99.9% monthly uptime")
     assert seat.charges == [RecurringCharge(unit_price=Decimal(120), unit_cost=Decimal(18))]
 
 
@@ -62,12 +64,29 @@ def test_every_demo_product_prices() -> None:
 
 def test_product_spec_defaults() -> None:
     spec = ProductSpec.model_validate(SPEC)
-    assert (spec.description, spec.max_discount_pct, spec.active, spec.currency) == (
+    assert (spec.description, spec.max_discount_pct, spec.active, spec.currency, spec.sla) == (
         "",
         None,
         True,
         "USD",
+        "",
     )
+
+
+def test_an_sla_clause_is_kept_as_written_up_to_4000_characters() -> None:
+    clause = "99.9% monthly uptime; " + "x" * (4000 - 22)
+    assert ProductSpec.model_validate({**SPEC, "sla": clause}).sla == clause
+    schema = ProductSpec.model_json_schema()["properties"]["sla"]
+    assert schema["maxLength"] == 4000
+    assert "contract" in schema["description"]
+
+
+def test_the_demo_catalog_has_sla_clauses_for_its_services() -> None:
+    slas = {item.sku: item.sla for item in demo_catalog()}
+    assert "1 hour" in slas["SUPPORT-PREMIUM"]
+    # A one-time service has nothing to keep up.
+    assert slas["PLAT-ONBOARD"] == ""
+    assert all(len(sla) <= 4000 for sla in slas.values())
 
 
 @pytest.mark.parametrize(
@@ -80,6 +99,7 @@ def test_product_spec_defaults() -> None:
         ({"currency": "EURO"}, ("string_too_long", ("currency",))),
         ({"currency": "ABC"}, ("unknown_currency", ("currency",))),
         ({"price": "1"}, ("extra_forbidden", ("price",))),
+        ({"sla": "x" * 4001}, ("string_too_long", ("sla",))),
     ],
 )
 def test_invalid_product_specs_are_refused(

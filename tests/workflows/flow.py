@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -72,3 +73,27 @@ async def decide(
         json={"decision": decision, "comment": comment, **extra},
         headers=headers,
     )
+
+
+async def send_proposal(
+    api: httpx.AsyncClient, headers: dict[str, str], deal_id: str, to: str = "buyer@acme.example"
+) -> dict[str, Any]:
+    """Send the approved proposal; returns the answer, with `path` the customer's link path."""
+    response = await api.post(
+        f"/api/v1/deals/{deal_id}/send",
+        json={"to": to, "message": "As discussed on Tuesday."},
+        headers=headers,
+    )
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    body["path"] = urlsplit(body["link"]).path
+    return body
+
+
+async def accept(api: httpx.AsyncClient, path: str, **fields: str) -> httpx.Response:
+    form = {"name": "Wile E. Coyote", "title": "Head of Procurement", "email": "wile@acme.example"}
+    return await api.post(f"{path}/accept", data=form | fields)
+
+
+async def decline(api: httpx.AsyncClient, path: str, reason: str) -> httpx.Response:
+    return await api.post(f"{path}/decline", data={"reason": reason})

@@ -136,11 +136,22 @@ async def test_a_granted_limit_covers_a_later_deeper_discount(api: httpx.AsyncCl
     assert granted.status_code == 200, granted.text
     await wait_for_status(api, alice, deal_id, "approved")
 
-    # Approved deals are final here; a new deal within the granted limit would be a new deal.
-    refused = await api.put(
+    # An approved deal revised within the granted limit is approved again at once...
+    within = await api.put(
         f"/api/v1/deals/{deal_id}", json=deal_body(discount_pct="26"), headers=alice
     )
-    assert refused.status_code == 409
+    assert within.status_code == 200, within.text
+    await eventually(
+        lambda: deal(api, alice, deal_id),
+        lambda d: d["version"] == 2 and d["status"] == "approved",
+    )
+    assert await open_tasks(api, dave, deal_id, version=2) == []
+    # ...and beyond it goes back to the approver.
+    beyond = await api.put(
+        f"/api/v1/deals/{deal_id}", json=deal_body(discount_pct="30"), headers=alice
+    )
+    assert beyond.status_code == 200, beyond.text
+    await wait_for_task(api, dave, deal_id, version=3)
 
 
 async def test_withdraw_closes_every_open_task(api: httpx.AsyncClient) -> None:

@@ -1,8 +1,11 @@
 """Determinism: recorded histories of the main paths must replay against the current code.
 
-`histories/` holds histories recorded from earlier code. A change to DealWorkflow that alters
-the commands it issues fails here unless it is guarded by `workflow.patched`. To record the
-current paths after a deliberate, patched change: DEALDESK_RECORD_HISTORIES=1 pytest this file.
+`histories/` holds histories recorded from earlier code (standard_offer.json and
+approved_after_revision.json end at approval, as the workflow did before the proposal
+lifecycle; the `proposal-lifecycle` patch keeps them replaying). A change to DealWorkflow
+that alters the commands it issues fails here unless it is guarded by `workflow.patched`.
+To record the current paths after a deliberate, patched change:
+DEALDESK_RECORD_HISTORIES=1 pytest this file.
 """
 
 from __future__ import annotations
@@ -18,7 +21,15 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from tests.helpers import deal_body, login
-from tests.workflows.flow import decide, submit, wait_for_status, wait_for_task
+from tests.workflows.flow import (
+    accept,
+    decide,
+    decline,
+    send_proposal,
+    submit,
+    wait_for_status,
+    wait_for_task,
+)
 from workflows.deal import DealWorkflow, workflow_id
 
 HISTORIES = Path(__file__).parent / "histories"
@@ -53,10 +64,13 @@ async def test_saved_histories_replay_against_current_code() -> None:
 Scenario = Callable[[httpx.AsyncClient], Awaitable[str]]
 
 
-async def _standard_offer(api: httpx.AsyncClient) -> str:
+async def _standard_offer_accepted(api: httpx.AsyncClient) -> str:
     alice = await login(api, "alice")
     deal_id = await submit(api, alice, deal_body())
     await wait_for_status(api, alice, deal_id, "approved")
+    sent = await send_proposal(api, alice, deal_id)
+    assert (await accept(api, sent["path"])).status_code == 200
+    await wait_for_status(api, alice, deal_id, "closed_won")
     return deal_id
 
 
@@ -71,6 +85,9 @@ async def _approved_after_revision(api: httpx.AsyncClient) -> str:
     task = await wait_for_task(api, dave, deal_id, version=2)
     assert (await decide(api, dave, task["id"])).status_code == 200
     await wait_for_status(api, alice, deal_id, "approved")
+    sent = await send_proposal(api, alice, deal_id)
+    assert (await decline(api, sent["path"], "budget cut")).status_code == 200
+    await wait_for_status(api, alice, deal_id, "closed_lost")
     return deal_id
 
 
@@ -87,8 +104,8 @@ async def _rejected_then_withdrawn(api: httpx.AsyncClient) -> str:
 
 
 SCENARIOS: dict[str, Scenario] = {
-    "standard_offer": _standard_offer,
-    "approved_after_revision": _approved_after_revision,
+    "standard_offer_accepted": _standard_offer_accepted,
+    "approved_after_revision_declined": _approved_after_revision,
     "rejected_then_withdrawn": _rejected_then_withdrawn,
 }
 
