@@ -96,42 +96,48 @@ class ExactFigures:
             return self._reported(money_quantum(currency))
 
     def _reported(self, q: Decimal) -> dict[str, Decimal | None]:
-        # Every figure but the margin is a sum of non-negative products, so only the margin
-        # needs round_to's guard against "-0.00"; the rest is quantized inline because this
-        # runs for every line of every deal.
-        tcv_estimated = self.one_time + self.recurring_tcv + self.usage_estimated_tcv
-        margin = tcv_estimated - self.cost_tcv_estimated
-        list_tcv = self.list_tcv_estimated
-        discount = list_tcv - tcv_estimated
+        # Each part is rounded once, half-up; the sums (TCV, margin, discount) are then the
+        # sums of the rounded parts, so the figures a document or a report shows always foot
+        # (a TCV rounded from the exact total could differ from its parts by a minor unit).
+        # Percentages stay exact ratios, rounded last.
+        def money(value: Decimal) -> Decimal:
+            return value.quantize(q, ROUND_HALF_UP, PRICING_CONTEXT)
+
+        one_time = money(self.one_time)
+        recurring_tcv = money(self.recurring_tcv)
+        usage_committed = money(self.usage_committed_tcv)
+        usage_estimated = money(self.usage_estimated_tcv)
+        list_tcv = money(self.list_tcv_estimated)
+        cost = money(self.cost_tcv_estimated)
+        tcv_estimated = one_time + recurring_tcv + usage_estimated
+        exact_estimated = self.one_time + self.recurring_tcv + self.usage_estimated_tcv
+        exact_margin = exact_estimated - self.cost_tcv_estimated
+        exact_discount = self.list_tcv_estimated - exact_estimated
         return {
-            "one_time": self.one_time.quantize(q, ROUND_HALF_UP, PRICING_CONTEXT),
-            "mrr": self.mrr.quantize(q, ROUND_HALF_UP, PRICING_CONTEXT),
-            "arr": (self.mrr * TWELVE).quantize(q, ROUND_HALF_UP, PRICING_CONTEXT),
-            "recurring_tcv": self.recurring_tcv.quantize(q, ROUND_HALF_UP, PRICING_CONTEXT),
-            "usage_committed_tcv": self.usage_committed_tcv.quantize(
-                q, ROUND_HALF_UP, PRICING_CONTEXT
-            ),
-            "usage_estimated_tcv": self.usage_estimated_tcv.quantize(
-                q, ROUND_HALF_UP, PRICING_CONTEXT
-            ),
-            "tcv": self.tcv.quantize(q, ROUND_HALF_UP, PRICING_CONTEXT),
-            "tcv_estimated": tcv_estimated.quantize(q, ROUND_HALF_UP, PRICING_CONTEXT),
-            "acv": self.acv.quantize(q, ROUND_HALF_UP, PRICING_CONTEXT),
-            "list_tcv_estimated": list_tcv.quantize(q, ROUND_HALF_UP, PRICING_CONTEXT),
-            "discount_amount": discount.quantize(q, ROUND_HALF_UP, PRICING_CONTEXT),
+            "one_time": one_time,
+            "mrr": money(self.mrr),
+            "arr": money(self.mrr * TWELVE),
+            "recurring_tcv": recurring_tcv,
+            "usage_committed_tcv": usage_committed,
+            "usage_estimated_tcv": usage_estimated,
+            "tcv": one_time + recurring_tcv + usage_committed,
+            "tcv_estimated": tcv_estimated,
+            "acv": money(self.acv),
+            "list_tcv_estimated": list_tcv,
+            "discount_amount": round_to(list_tcv - tcv_estimated, q),
             "discount_pct": (
-                (discount / list_tcv * HUNDRED).quantize(
+                (exact_discount / self.list_tcv_estimated * HUNDRED).quantize(
                     PERCENT_QUANTUM, ROUND_HALF_UP, PRICING_CONTEXT
                 )
-                if list_tcv
+                if self.list_tcv_estimated
                 else ZERO_PERCENT
             ),
-            "cost_tcv_estimated": self.cost_tcv_estimated.quantize(
-                q, ROUND_HALF_UP, PRICING_CONTEXT
-            ),
-            "gross_margin": round_to(margin, q),
+            "cost_tcv_estimated": cost,
+            "gross_margin": round_to(tcv_estimated - cost, q),
             "gross_margin_pct": (
-                round_percent(margin / tcv_estimated * HUNDRED) if tcv_estimated else None
+                round_percent(exact_margin / exact_estimated * HUNDRED)
+                if exact_estimated
+                else None
             ),
         }
 

@@ -47,9 +47,7 @@ class BillingSchedule(PricingResult):
     billing_frequency: str
     items: list[ScheduleItem]
     # The sum of the items: one_time + recurring_tcv + usage_committed_tcv as the priced deal
-    # reports them, to the minor unit. The priced deal's own ``tcv`` is rounded from the exact
-    # sum, so in rare cases it differs from the sum of its three rounded parts by one minor
-    # unit; the schedule then follows the parts (see ``billing_schedule``).
+    # reports them, to the minor unit, which is the deal's reported ``tcv``.
     total: Decimal
 
 

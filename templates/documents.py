@@ -195,8 +195,9 @@ def contract_context(
             f"the schedule's periods add up to {periods_total}, its total says {schedule.total}"
         )
     totals = priced.totals
-    # The schedule follows the rounded parts (one-time, recurring, committed usage), which can
-    # differ from the TCV rounded once from the exact sum by a minor unit (pricing.schedule).
+    # The schedule bills the rounded parts (one-time, recurring, committed usage). The engine
+    # reports TCV as their sum; a version priced before it did may hold a TCV rounded once
+    # from the exact total, a minor unit away, and its contract must still render.
     if schedule.total not in (
         totals.tcv,
         totals.one_time + totals.recurring_tcv + totals.usage_committed_tcv,

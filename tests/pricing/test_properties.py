@@ -32,6 +32,8 @@ PROPERTIES = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 PRODUCTS = {item.sku: item for item in demo_catalog()}
+# Reported figures that are sums of separately rounded parts, and how many parts.
+REPORTED_PARTS = {"tcv": 3, "tcv_estimated": 3, "gross_margin": 4, "discount_amount": 4}
 ADDITIVE = (
     "one_time",
     "mrr",
@@ -190,10 +192,26 @@ def test_reported_totals_are_within_a_minor_unit_per_line_of_the_reported_lines(
 ) -> None:
     priced = price_deal(deal, PRODUCTS)
     minor = Decimal(1).scaleb(-minor_units(deal.currency))
-    tolerance = minor * len(priced.lines)
+    # Rounding the sum of n values differs from summing the n rounded values by at most
+    # (n + 1) / 2 minor units; a figure reported as a sum of k rounded parts (tcv: one-time,
+    # recurring and committed usage) carries k such differences.
+    per_part = minor * (len(priced.lines) + 1) / 2
     for name in ADDITIVE:
         lines_sum = sum(value(line, name) for line in priced.lines)
-        assert abs(value(priced.totals, name) - lines_sum) <= tolerance, name
+        parts = REPORTED_PARTS.get(name, 1)
+        assert abs(value(priced.totals, name) - lines_sum) <= per_part * parts, name
+
+
+@PROPERTIES
+@given(deals())
+def test_reported_sums_foot_to_their_reported_parts(deal: DealInput) -> None:
+    for figures in [*price_deal(deal, PRODUCTS).lines, price_deal(deal, PRODUCTS).totals]:
+        assert figures.tcv == figures.one_time + figures.recurring_tcv + figures.usage_committed_tcv
+        assert figures.tcv_estimated == (
+            figures.one_time + figures.recurring_tcv + figures.usage_estimated_tcv
+        )
+        assert figures.gross_margin == figures.tcv_estimated - figures.cost_tcv_estimated
+        assert figures.discount_amount == figures.list_tcv_estimated - figures.tcv_estimated
 
 
 @PROPERTIES

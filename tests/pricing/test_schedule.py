@@ -259,15 +259,14 @@ def test_tiny_nets_that_round_up_never_make_an_invoice_negative() -> None:
     assert column(result, "recurring") == expected
 
 
-def test_the_schedule_follows_the_reported_parts_when_tcv_rounds_apart() -> None:
-    # 0.004 once and 0.004 for one month: one_time and recurring_tcv each report 0.00, while
-    # tcv is 0.008, reported as 0.01. The invoices bill the parts, which is what the contract's
-    # columns show, so the schedule's total is 0.00: a minor unit off the reported tcv, never
-    # more (three roundings of at most half a minor unit each).
+def test_tcv_is_the_sum_of_its_reported_parts_so_the_schedule_foots_to_it() -> None:
+    # 0.004 once and 0.004 for one month: one_time and recurring_tcv each report 0.00. The
+    # exact tcv, 0.008, would round to 0.01 on its own; the engine reports tcv as the sum of
+    # its rounded parts, 0.00, which is what the invoices bill.
     priced, result = schedule(custom_line(one_time("0.004"), recurring("0.004")), term_months=1)
     assert (priced.totals.one_time, priced.totals.recurring_tcv) == (d("0.00"), d("0.00"))
-    assert priced.totals.tcv == d("0.01")
-    assert result.total == d("0.00")
+    assert priced.totals.tcv == d("0.00")
+    assert result.total == priced.totals.tcv
 
 
 def test_a_priced_result_of_another_deal_is_refused() -> None:
