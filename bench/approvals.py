@@ -39,6 +39,7 @@ import uuid
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Generic, Literal, TypeVar
 
@@ -302,6 +303,10 @@ async def _child_serve(spec: ServeSpec, conn: multiprocessing.connection.Connect
         temporal_task_queue=spec.task_queue,
         remind_after=None,
         escalate_after=None,
+        # The bench ends at the approved proposal; an approved deal then waits to be sent.
+        # A short window lets its workflow expire and close, so histories can be read; the
+        # baseline copies those closing activities too.
+        revision_window=timedelta(seconds=2),
     )
     client = await temporal.connect(settings)
     tasks: list[asyncio.Task[None]] = []
