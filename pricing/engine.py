@@ -135,9 +135,7 @@ class ExactFigures:
             "cost_tcv_estimated": cost,
             "gross_margin": round_to(tcv_estimated - cost, q),
             "gross_margin_pct": (
-                round_percent(exact_margin / exact_estimated * HUNDRED)
-                if exact_estimated
-                else None
+                round_percent(exact_margin / exact_estimated * HUNDRED) if exact_estimated else None
             ),
         }
 
