@@ -18,16 +18,18 @@ $(STAMP): requirements.lock pyproject.toml | $(BIN)/python
 	touch $(STAMP)
 
 # WeasyPrint lays out PDFs with Pango and subsets fonts with HarfBuzz; Debian ships them (and
-# a font) as system packages.
-SYSTEM_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core
+# a font) as system packages. The browser tests drive Debian's chromium (Playwright's own
+# browser download is never used).
+SYSTEM_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core \
+	chromium chromium-driver
 system-deps:
 	@if ! ldconfig -p | grep -q 'libpangoft2-1.0.so.0' || ! ldconfig -p | grep -q 'libharfbuzz-subset.so.0' \
-	    || ! fc-list 2>/dev/null | grep -q .; then \
+	    || ! fc-list 2>/dev/null | grep -q . || [ ! -x /usr/bin/chromium ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    echo "Installing $(SYSTEM_PACKAGES) for PDF rendering"; \
+	    echo "Installing $(SYSTEM_PACKAGES) for PDF rendering and browser tests"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES); \
 	  else \
-	    echo "PDF rendering needs: sudo apt-get install $(SYSTEM_PACKAGES)"; exit 1; \
+	    echo "PDF rendering and browser tests need: sudo apt-get install $(SYSTEM_PACKAGES)"; exit 1; \
 	  fi; \
 	fi
 

@@ -19,7 +19,7 @@ from activities import documents as documents_service
 from policies import ApprovalPlan, NoApproverError, PolicyEvaluationError, evaluate
 from pricing import DealInput, PricedDeal, PricingError, minor_units, price_deal, round_money
 from pricing.schedule import add_months
-from store import catalog, deals, documents, orders, routing, users
+from store import catalog, deals, documents, orders, reporting, routing, users
 from store.db import SessionFactory, transaction
 from store.tables import ApprovalTask, DealOrder
 from templates.documents import Acceptance
@@ -119,6 +119,10 @@ class DealActivities:
                 version=input.version,
                 priced=priced.model_dump(mode="json"),
             )
+            # Finance's report rows of the deal follow its newest priced version.
+            reporting.record_pricing(
+                session, deal_id=input.deal_id, version=input.version, deal=deal, priced=priced
+            )
             deals.append_audit(
                 session,
                 deal_id=input.deal_id,
@@ -164,6 +168,12 @@ class DealActivities:
                 version=input.version,
                 plan=plan.model_dump(mode="json"),
                 policy_version=policy_version,
+            )
+            reporting.record_plan(
+                session,
+                deal_id=input.deal_id,
+                version=input.version,
+                approvals=[(s.stage, s.role) for s in plan.stages],
             )
             deals.append_audit(
                 session,
@@ -302,7 +312,7 @@ class DealActivities:
     @activity.defn
     def set_status(self, input: SetStatusInput) -> None:
         with transaction(self._sessions) as session:
-            deals.set_status(
+            deal = deals.set_status(
                 session,
                 deal_id=input.deal_id,
                 status=input.status.value,
@@ -310,6 +320,7 @@ class DealActivities:
                 seq=input.seq,
                 at=input.at,
             )
+            reporting.record_status(session, deal=deal, seq=input.seq, at=input.at)
             deals.append_audit(
                 session,
                 deal_id=input.deal_id,

@@ -11,6 +11,7 @@ from fastapi.security import OAuth2PasswordBearer
 from sqlmodel import Session
 from temporalio.client import Client
 
+from api.pages.session import SESSION_COOKIE, check_csrf_header
 from api.security import decode_token
 from dealdesk.settings import Settings
 from store import users
@@ -55,12 +56,18 @@ _UNAUTHENTICATED = HTTPException(
 
 
 def get_current_user(
+    request: Request,
     token: Annotated[str | None, Depends(oauth2_scheme)],
     settings: SettingsDep,
     factory: SessionFactoryDep,
 ) -> User:
     if token is None:
-        raise _UNAUTHENTICATED
+        # The web app's session cookie: the same token, so an unsafe request must also prove
+        # it comes from our own pages (CSRF); a bearer header is never sent by a browser alone.
+        token = request.cookies.get(SESSION_COOKIE)
+        if token is None:
+            raise _UNAUTHENTICATED
+        check_csrf_header(request)
     try:
         username = decode_token(token, secret=settings.secret_key.get_secret_value())
     except jwt.InvalidTokenError:

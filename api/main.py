@@ -13,7 +13,10 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from temporalio.client import Client
 from temporalio.service import RPCError
 
+from api import health
 from api.limits import BodySizeLimit
+from api.metrics import install_metrics
+from api.pages import app as pages
 from api.routers import (
     approvals,
     auth,
@@ -23,6 +26,7 @@ from api.routers import (
     delegations,
     policies,
     quotes,
+    reports,
     templates,
 )
 from dealdesk import temporal as temporal_client
@@ -64,8 +68,12 @@ def create_app(
     app.state.engine = engine
     app.state.session_factory = session_factory(engine)
     app.state.temporal = temporal
+    app.state.readiness = health.ReadinessProbe(engine)
 
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    if settings.metrics_enabled:
+        # Last added, so outermost: it also counts the 413s of the body limit.
+        install_metrics(app, sessions=app.state.session_factory)
 
     @app.exception_handler(RPCError)
     async def temporal_unavailable(request: Request, exc: RPCError) -> JSONResponse:
@@ -86,13 +94,27 @@ def create_app(
     app.add_exception_handler(PoolTimeoutError, database_unavailable)
 
     api = APIRouter(prefix=API_PREFIX)
-    for module in (auth, deals, approvals, delegations, quotes, catalog, policies, templates):
+    for module in (
+        auth,
+        deals,
+        approvals,
+        delegations,
+        quotes,
+        catalog,
+        policies,
+        templates,
+        reports,
+    ):
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(customer.router)
+    # The web app: server-rendered pages on the same users, roles and store functions.
+    pages.install(app)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
+
+    app.include_router(health.router)
 
     return app

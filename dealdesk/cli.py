@@ -8,12 +8,16 @@ import contextlib
 import signal
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
 import uvicorn
 from pydantic import ValidationError
 
 from dealdesk.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
 
 
 def _settings() -> Settings:
@@ -26,18 +30,75 @@ def _settings() -> Settings:
         raise SystemExit(f"dealdesk: invalid configuration: {messages}") from None
 
 
+@contextlib.contextmanager
+def _database(settings: Settings) -> Iterator[Engine]:
+    """An engine for a CLI step; a database that cannot be reached or migrated ends the command
+    with one line saying why, not a traceback."""
+    from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+    from store.db import make_engine
+    from store.migrate import MigrationError
+
+    if not settings.database_url:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        engine = make_engine(settings.effective_database_url)
+    except SQLAlchemyError as err:
+        raise SystemExit(f"dealdesk: DEALDESK_DATABASE_URL cannot be used: {err}") from None
+    try:
+        yield engine
+    except MigrationError as err:
+        raise SystemExit(f"dealdesk: {err}") from None
+    except DBAPIError as err:
+        raise SystemExit(f"dealdesk: the database cannot be used: {err.orig}") from None
+    finally:
+        engine.dispose()
+
+
+def _ensure_schema(settings: Settings, engine: Engine) -> None:
+    """Start-up check: the database must be at the newest migration. Only an empty database in
+    development is migrated here, so `make run` works from nothing; anything else is the job
+    of `dealdesk migrate`, run once per deploy, not by every replica racing at start-up."""
+    from store import migrate
+
+    if settings.mode == "development" and migrate.is_empty(engine):
+        migrate.upgrade(engine)
+        print(f"database created at schema revision {migrate.head_revision()}")
+    migrate.check(engine)
+
+
+def _check_temporal_settings(settings: Settings) -> None:
+    from dealdesk.temporal import TemporalConfigError, tls_config
+
+    try:
+        tls_config(settings)
+    except TemporalConfigError as err:
+        raise SystemExit(f"dealdesk: {err}") from None
+
+
 def _prepare_database(settings: Settings) -> None:
     from dealdesk.seed import seed_demo
-    from store.db import create_schema, make_engine, session_factory
+    from store.db import session_factory
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(settings.effective_database_url)
-    create_schema(engine)
-    if settings.seed_demo_data:
-        done = seed_demo(session_factory(engine))
-        if done:
-            print(f"seeded: {', '.join(done)}")
-    engine.dispose()
+    with _database(settings) as engine:
+        _ensure_schema(settings, engine)
+        if settings.seed_demo_data:
+            done = seed_demo(session_factory(engine))
+            if done:
+                print(f"seeded: {', '.join(done)}")
+
+
+def cmd_migrate(settings: Settings) -> None:
+    from store import migrate
+
+    with _database(settings) as engine:
+        before = migrate.current_revision(engine)
+        migrate.upgrade(engine)
+        after = migrate.current_revision(engine)
+    if before == after:
+        print(f"database schema already at revision {after} (newest)")
+    else:
+        print(f"database schema migrated from {before or 'empty'} to revision {after}")
 
 
 async def _serve(
@@ -46,10 +107,21 @@ async def _serve(
     from activities.notify import mailer_from_settings
     from api.main import create_app
     from dealdesk import temporal
+    from dealdesk.telemetry import runtime_for
     from dealdesk.worker import build_worker
     from store.db import make_engine, session_factory
 
-    client = await temporal.connect(settings)
+    try:
+        # Binds the worker's metrics endpoint, if it has one: a taken port stops start-up here.
+        runtime = runtime_for(settings, worker=with_worker)
+    except (RuntimeError, ValueError) as err:
+        raise SystemExit(f"dealdesk: cannot start Temporal telemetry: {err}") from None
+    try:
+        client = await temporal.connect(settings, runtime=runtime)
+    except (RuntimeError, temporal.TemporalConfigError) as err:
+        raise SystemExit(
+            f"dealdesk: cannot connect to Temporal at {settings.temporal_address}: {err}"
+        ) from None
     engine = make_engine(settings.effective_database_url)
     tasks: list[asyncio.Task[None]] = []
     worker = None
@@ -64,8 +136,10 @@ async def _serve(
     server = None
     if with_api:
         app = create_app(settings, engine=engine, temporal=client)
+        # log_config=None: uvicorn's loggers (access log included) propagate to the handler
+        # that dealdesk.logging put on the root logger, so they share its format.
         config = uvicorn.Config(
-            app, host=settings.api_host, port=settings.api_port, log_level="warning"
+            app, host=settings.api_host, port=settings.api_port, log_config=None, log_level=None
         )
         server = uvicorn.Server(config)
         tasks.append(asyncio.create_task(server.serve()))
@@ -105,6 +179,7 @@ def _banner(settings: Settings) -> str:
     lines = [
         "",
         "DealDesk is up.",
+        f"  Web app      {settings.base_url}/",
         f"  API docs     {settings.base_url}/docs",
         f"  API          {settings.base_url}/api/v1",
     ]
@@ -121,6 +196,7 @@ def cmd_up(settings: Settings) -> None:
     from dealdesk.devserver import DevServerError, start_dev_server, wait_until_ready
 
     _prepare_database(settings)
+    _check_temporal_settings(settings)
     process: subprocess.Popen[bytes] | None = None
     try:
         if settings.temporal_dev_server:
@@ -146,21 +222,23 @@ def main(argv: Sequence[str] | None = None) -> None:
     sub.add_parser("up", help="start Temporal (dev server), the worker and the API")
     sub.add_parser("worker", help="run a worker against DEALDESK_TEMPORAL_ADDRESS")
     sub.add_parser("api", help="serve the API against DEALDESK_TEMPORAL_ADDRESS")
-    sub.add_parser("migrate", help="create or update the database schema")
+    sub.add_parser("migrate", help="bring the database schema to the newest migration")
     sub.add_parser("seed", help="add the demo data that is missing (development only)")
     args = parser.parse_args(argv)
     settings = _settings()
+    from dealdesk.logging import configure_logging
+
+    configure_logging(format=settings.effective_log_format, level=settings.log_level)
     if args.command == "up":
         cmd_up(settings)
-    elif args.command == "worker":
-        asyncio.run(_serve(settings, with_worker=True, with_api=False))
-    elif args.command == "api":
-        asyncio.run(_serve(settings, with_worker=False, with_api=True))
+    elif args.command in ("worker", "api"):
+        with _database(settings) as engine:
+            _ensure_schema(settings, engine)
+        _check_temporal_settings(settings)
+        worker = args.command == "worker"
+        asyncio.run(_serve(settings, with_worker=worker, with_api=not worker))
     elif args.command == "migrate":
-        from store.db import create_schema, make_engine
-
-        create_schema(make_engine(settings.effective_database_url))
-        print("schema up to date")
+        cmd_migrate(settings)
     elif args.command == "seed":
         if settings.mode != "development":
             raise SystemExit("dealdesk: demo data is seeded only in development mode")

@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SECRET = "dev-only-secret-change-me-0123456789abcdef"
@@ -35,6 +35,13 @@ class Settings(BaseSettings):
     # `dealdesk up` starts the dev server itself unless told an external one is there.
     temporal_dev_server: bool = True
     temporal_ui_port: int = Field(default=8233, ge=1, le=65535)
+    # Temporal Cloud, or a cluster that requires TLS: PEM files, read when the client connects.
+    # A certificate with its key is mutual TLS; a CA alone verifies a privately signed server.
+    temporal_tls_cert: Path | None = None
+    temporal_tls_key: Path | None = None
+    temporal_tls_ca: Path | None = None
+    # Temporal Cloud API key authentication; the connection uses TLS whenever it is set.
+    temporal_api_key: SecretStr | None = None
 
     secret_key: SecretStr = SecretStr(DEFAULT_SECRET)
     token_ttl: timedelta = timedelta(hours=8)
@@ -62,6 +69,36 @@ class Settings(BaseSettings):
 
     # Bounds on what one request may carry.
     max_request_bytes: int = 1_000_000
+
+    # Observability. /metrics is unauthenticated, as scrapers expect: keep it reachable only
+    # from the scrape network (a reverse proxy or network policy), or turn it off here.
+    metrics_enabled: bool = True
+    # host:port of the worker's Prometheus endpoint (the Temporal SDK's metrics and DealDesk's
+    # activity failures), e.g. 0.0.0.0:9464; empty: off.
+    worker_metrics_address: str = ""
+    # Unset: text in development, one JSON object per line in production.
+    log_format: Literal["json", "text"] | None = None
+    log_level: str = Field(default="INFO", pattern=r"(?i)^(debug|info|warning|error|critical)$")
+
+    @field_validator(
+        "temporal_tls_cert",
+        "temporal_tls_key",
+        "temporal_tls_ca",
+        "temporal_api_key",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # Compose and CI templates often pass `VAR=` for "not used"; Path("") would be ".".
+        return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> Settings:
+        if (self.temporal_tls_cert is None) != (self.temporal_tls_key is None):
+            raise ValueError(
+                "set both DEALDESK_TEMPORAL_TLS_CERT and DEALDESK_TEMPORAL_TLS_KEY, or neither"
+            )
+        return self
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:
@@ -93,6 +130,12 @@ class Settings(BaseSettings):
     @property
     def base_url(self) -> str:
         return self.public_url or f"http://{self.api_host}:{self.api_port}"
+
+    @property
+    def effective_log_format(self) -> Literal["json", "text"]:
+        if self.log_format is not None:
+            return self.log_format
+        return "json" if self.mode == "production" else "text"
 
 
 @lru_cache

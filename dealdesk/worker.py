@@ -11,6 +11,7 @@ from activities.deal import DealActivities
 from activities.notify import Mailer, NotifyActivities
 from dealdesk.links import ProposalLinks
 from dealdesk.settings import Settings
+from dealdesk.telemetry import ActivityFailureCounter
 from store.db import SessionFactory
 from workflows.deal import DealWorkflow
 
@@ -40,4 +41,7 @@ def build_worker(
         activities=[*deal_activities.all(), *notify_activities.all()],
         activity_executor=ThreadPoolExecutor(max_workers=threads),
         max_concurrent_activities=threads,
+        # Counted on the runtime's meter: served with the SDK's metrics when the worker has a
+        # metrics address (DEALDESK_WORKER_METRICS_ADDRESS), a no-op otherwise.
+        interceptors=[ActivityFailureCounter()],
     )

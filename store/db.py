@@ -47,6 +47,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def create_schema(engine: Engine) -> None:
+    """Tables straight from the models, with no migration history: for benchmarks' scratch
+    databases only. Real databases are built and upgraded by store.migrate."""
     SQLModel.metadata.create_all(engine)
 
 

@@ -200,3 +200,9 @@ class DealOrder(SQLModel, table=True):
     accepted_by_email: str = Field(max_length=254)
     contract_sha256: str = Field(max_length=64)
     booked_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False, index=True))
+
+
+# The reporting tables live beside their writers and queries (store/reporting.py); importing
+# them here registers them on SQLModel.metadata wherever the store's tables are used
+# (create_schema, migrations). At the end: that module imports the tables above.
+from store import reporting as _reporting  # noqa: E402, F401

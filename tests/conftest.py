@@ -30,7 +30,8 @@ from dealdesk.devserver import temporal_binary
 from dealdesk.seed import seed_demo
 from dealdesk.settings import Settings
 from dealdesk.worker import build_worker
-from store.db import SessionFactory, create_schema, make_engine, session_factory
+from store import migrate
+from store.db import SessionFactory, make_engine, session_factory
 
 TEST_DATABASE_URL = os.environ.get("DEALDESK_TEST_DATABASE_URL", "")
 
@@ -53,7 +54,8 @@ def temporal_client(temporal_env: WorkflowEnvironment) -> Client:
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
+def empty_engine(tmp_path: Path) -> Iterator[Engine]:
+    """A database of this test's own with no tables in it."""
     if TEST_DATABASE_URL:
         schema = f"t_{uuid.uuid4().hex[:16]}"
         admin = create_engine(TEST_DATABASE_URL)
@@ -61,7 +63,6 @@ def engine(tmp_path: Path) -> Iterator[Engine]:
             conn.execute(text(f'CREATE SCHEMA "{schema}"'))
         engine = make_engine(TEST_DATABASE_URL, search_path=schema)
         try:
-            create_schema(engine)
             yield engine
         finally:
             engine.dispose()
@@ -70,9 +71,16 @@ def engine(tmp_path: Path) -> Iterator[Engine]:
             admin.dispose()
     else:
         engine = make_engine(f"sqlite:///{tmp_path / 'test.db'}")
-        create_schema(engine)
         yield engine
         engine.dispose()
+
+
+@pytest.fixture
+def engine(empty_engine: Engine) -> Engine:
+    # The migrations, not create_all, build every test database, as `dealdesk migrate` builds
+    # production's: about 20 ms more per test than create_all on SQLite and on PostgreSQL.
+    migrate.upgrade(empty_engine)
+    return empty_engine
 
 
 @pytest.fixture

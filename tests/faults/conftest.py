@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -134,9 +135,11 @@ async def submit_all(
     `accepted` receives each id as it is accepted, so a fault can be timed mid-run."""
     alice = await login(api, "alice")
     limit = asyncio.Semaphore(concurrency)
+    # Keys unique to this run: a key names the deal id, and every test shares one dev server.
+    run = uuid.uuid4().hex[:12]
 
     async def one(index: int, body: dict[str, Any]) -> str:
-        headers = alice | {"Idempotency-Key": f"fault-{index}"}
+        headers = alice | {"Idempotency-Key": f"fault-{run}-{index}"}
         async with limit:
             for _ in range(200):
                 response = await api.post("/api/v1/deals", json=body, headers=headers)
