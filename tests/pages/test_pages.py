@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from api.pages.finance import REPORTS
-from tests.helpers import deal_body
+from tests.helpers import deal_body, login
 from tests.workflows.flow import submit, wait_for_task
 
 
@@ -202,3 +202,11 @@ async def test_finance_dashboard_reads_every_report_it_shows(api: httpx.AsyncCli
         response = await api.get(f"/api/v1/reports/{path}", params=params)
         assert response.status_code == 200, (path, response.text)
         assert f'data-report="{path}"' in page.text
+
+
+async def test_every_report_the_finance_page_asks_for_is_valid(api: httpx.AsyncClient) -> None:
+    erin = await login(api, "erin")
+    for path, _title, group_by in REPORTS:
+        params = {"group_by": group_by} if group_by else {}
+        response = await api.get(f"/api/v1/reports/{path}", params=params, headers=erin)
+        assert response.status_code == 200, (path, group_by, response.text)
