@@ -14,6 +14,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from api import health
+from api.headers import NoStore
 from api.limits import BodySizeLimit
 from api.metrics import install_metrics
 from api.pages import app as pages
@@ -71,6 +72,7 @@ def create_app(
     app.state.readiness = health.ReadinessProbe(engine)
 
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(NoStore)
     if settings.metrics_enabled:
         # Last added, so outermost: it also counts the 413s of the body limit.
         install_metrics(app, sessions=app.state.session_factory)
