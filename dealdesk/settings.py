@@ -69,6 +69,10 @@ class Settings(BaseSettings):
 
     # Bounds on what one request may carry.
     max_request_bytes: int = 1_000_000
+    # Failed sign-ins allowed per hour: per account (then it is locked for the rest of the
+    # hour, even to the right password) and per client address (password spraying).
+    login_failures_per_account: int = Field(default=100, ge=1)
+    login_failures_per_address: int = Field(default=300, ge=1)
 
     # Observability. /metrics is unauthenticated, as scrapers expect: keep it reachable only
     # from the scrape network (a reverse proxy or network policy), or turn it off here.

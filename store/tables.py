@@ -27,6 +27,21 @@ class User(SQLModel, table=True):
     password_hash: str = Field(max_length=255)
 
 
+class LoginFailure(SQLModel, table=True):
+    """A failed sign-in, kept for the throttling window: by account and by client address."""
+
+    __tablename__ = "login_failure"
+    __table_args__ = (
+        Index("ix_login_failure_username_at", "username", "at"),
+        Index("ix_login_failure_address_at", "address", "at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(max_length=64)
+    address: str = Field(max_length=64)
+    at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+
+
 class Delegation(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     delegator: str = Field(max_length=64, index=True)

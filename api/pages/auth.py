@@ -17,8 +17,9 @@ from api.pages.session import (
     set_csrf_cookie,
     set_session,
 )
-from api.security import create_token, verify_password
-from store import users
+from api.routers.auth import authenticate
+from api.security import create_token
+from dealdesk.settings import Settings
 from store.db import SessionFactory
 from store.tables import User
 
@@ -65,14 +66,19 @@ async def login_page(request: Request, settings: SettingsDep, next: str = "/") -
     )
 
 
-def _authenticate(sessions: SessionFactory, username: str, password: str) -> User | None:
+def _authenticate(
+    sessions: SessionFactory, settings: Settings, username: str, password: str, address: str
+) -> User | str:
+    """The user, or what to tell the person signing in (the API's check and throttling)."""
     with sessions() as session:
-        user = users.get_user(session, username=username)
-    # Always verify (against a dummy hash for unknown users) so timing tells nothing.
-    ok = verify_password(password, user.password_hash if user else None)
-    if user is None or not ok or not user.active:
-        return None
-    return user
+        try:
+            return authenticate(
+                session, settings, username=username, password=password, address=address
+            )
+        except HTTPException as refused:
+            if refused.status_code == status.HTTP_429_TOO_MANY_REQUESTS:
+                return "Too many failed sign-ins. Try again later."
+            return "Wrong username or password."
 
 
 @router.post("/login", response_class=HTMLResponse)
@@ -89,8 +95,9 @@ async def login(
         await check_csrf(request)
     except HTTPException as exc:
         raise PageError(exc.status_code, "Refused", str(exc.detail)) from None
-    user = await run_in_threadpool(_authenticate, sessions, username, password)
-    if user is None:
+    address = request.client.host if request.client else "unknown"
+    user = await run_in_threadpool(_authenticate, sessions, settings, username, password, address)
+    if isinstance(user, str):
         return render(
             request,
             settings,
@@ -100,7 +107,7 @@ async def login(
             page="login",
             status_code=status.HTTP_401_UNAUTHORIZED,
             next=_local(next),
-            error="Wrong username or password.",
+            error=user,
             username=username,
         )
     token = create_token(
