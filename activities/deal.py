@@ -337,21 +337,13 @@ class DealActivities:
         """The approved version's proposal as the rep previews it, before it is sent (no
         validity date yet: that starts when it goes to the customer)."""
         with transaction(self._sessions) as session:
-            context = documents_service.build_proposal_context(
+            html, _ = documents_service.render_proposal(
                 session,
                 deal_id=input.deal_id,
                 version=input.version,
                 valid_until=None,
                 at=input.at,
                 seller=self._seller,
-            )
-            html, _ = documents_service.render_and_store(
-                session,
-                deal_id=input.deal_id,
-                version=input.version,
-                kind="proposal",
-                context=context,
-                at=input.at,
                 pdf=False,
             )
             deals.append_audit(
@@ -373,21 +365,13 @@ class DealActivities:
         """Render the proposal the customer receives (with its validity date), as HTML and
         PDF, and record who sent it to whom."""
         with transaction(self._sessions) as session:
-            context = documents_service.build_proposal_context(
+            html, pdf = documents_service.render_proposal(
                 session,
                 deal_id=input.deal_id,
                 version=input.version,
                 valid_until=input.valid_until.date(),
                 at=input.at,
                 seller=self._seller,
-            )
-            html, pdf = documents_service.render_and_store(
-                session,
-                deal_id=input.deal_id,
-                version=input.version,
-                kind="proposal",
-                context=context,
-                at=input.at,
                 pdf=True,
             )
             assert pdf is not None

@@ -79,34 +79,26 @@ def render_and_store(
     revision = documents.current_template(session, name=kind)
     source = revision.source if revision is not None else None
     html = render_document(kind, context, source=source)
-    template_revision = revision.id if revision is not None and source is not None else None
-    html_bytes = html.encode()
-    html_doc = documents.store_document(
-        session,
-        deal_id=deal_id,
-        version=version,
-        kind=kind,
-        content_type=HTML,
-        body=html_bytes,
-        sha256=hashlib.sha256(html_bytes).hexdigest(),
-        at=at,
-        template_revision=template_revision,
-    )
-    pdf_doc = None
+    bodies = {HTML: html.encode()}
     if pdf:
-        pdf_bytes = html_to_pdf(html)
-        pdf_doc = documents.store_document(
+        # Laid out before the first write: on SQLite a write takes the database's one write
+        # lock until commit, and a PDF takes about a second.
+        bodies[PDF] = html_to_pdf(html)
+    stored = {
+        content_type: documents.store_document(
             session,
             deal_id=deal_id,
             version=version,
             kind=kind,
-            content_type=PDF,
-            body=pdf_bytes,
-            sha256=hashlib.sha256(pdf_bytes).hexdigest(),
+            content_type=content_type,
+            body=body,
+            sha256=hashlib.sha256(body).hexdigest(),
             at=at,
-            template_revision=template_revision,
+            template_revision=revision.id if revision is not None and source else None,
         )
-    return html_doc, pdf_doc
+        for content_type, body in bodies.items()
+    }
+    return stored[HTML], stored.get(PDF)
 
 
 def build_proposal_context(
@@ -161,3 +153,23 @@ def build_contract_context(
         seller=seller,
     )
     return context, deal, priced
+
+
+def render_proposal(
+    session: Session,
+    *,
+    deal_id: str,
+    version: int,
+    valid_until: date | None,
+    at: datetime,
+    seller: str,
+    pdf: bool,
+) -> tuple[Document, Document | None]:
+    """The proposal of a version: the rep's preview (no validity date, HTML only) or the one
+    the customer receives (with its validity date, HTML and PDF)."""
+    context = build_proposal_context(
+        session, deal_id=deal_id, version=version, valid_until=valid_until, at=at, seller=seller
+    )
+    return render_and_store(
+        session, deal_id=deal_id, version=version, kind="proposal", context=context, at=at, pdf=pdf
+    )

@@ -16,8 +16,6 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import os
-import statistics
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -29,7 +27,10 @@ from typing import Any
 # on sys.path; drop it so `import pricing` finds the package rather than this file.
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+# The repository root instead: the app's packages and bench.timing.
+sys.path.insert(0, str(_HERE.parent))
 
+from bench.timing import pin_to_one_core, timed  # noqa: E402
 from pricing import (  # noqa: E402
     DealInput,
     OneTimeCharge,
@@ -226,38 +227,13 @@ def _naive_list_months(charge: Any, quantity: Decimal, term: int) -> list[Decima
 
 
 def _timed(run: Callable[[], object], n: int) -> dict[str, float]:
-    for _ in range(max(20, n // 20)):  # warm caches and the allocator
-        run()
-    samples: list[int] = []
-    clock = time.perf_counter_ns
-    for _ in range(n):
-        start = clock()
-        run()
-        samples.append(clock() - start)
-    samples.sort()
-    mean_ns = statistics.fmean(samples)
-    return {
-        "n": n,
-        "per_second": 1e9 / mean_ns,
-        "mean_us": mean_ns / 1e3,
-        "median_us": statistics.median(samples) / 1e3,
-        "p95_us": samples[int(0.95 * (n - 1))] / 1e3,
-        "min_us": samples[0] / 1e3,
-    }
+    return timed(run, n, warmup=max(20, n // 20), unit="us")
 
 
 def _check_naive(priced: PricedDeal, naive: dict[str, Decimal]) -> None:
     for name, exact in naive.items():
         reported = getattr(priced.totals, name)
         assert round_money(exact, priced.currency) == reported, (name, exact, reported)
-
-
-def _pin_to_one_core() -> str:
-    if not hasattr(os, "sched_setaffinity"):
-        return "not pinned"
-    cpu = min(os.sched_getaffinity(0))
-    os.sched_setaffinity(0, {cpu})
-    return f"pinned to CPU {cpu}"
 
 
 def bench_inprocess(n: int) -> dict[str, Any]:
@@ -364,7 +340,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     # The HTTP run needs both cores (client and server); measure it before pinning.
     http = None if args.no_http else bench_http(args.http_n)
-    pinned = _pin_to_one_core()
+    pinned = pin_to_one_core()
     results = bench_inprocess(args.n)
     if http is not None:
         results["http"] = http

@@ -18,10 +18,7 @@ import argparse
 import gc
 import io
 import json
-import os
-import statistics
 import sys
-import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -34,7 +31,10 @@ from pypdf import PdfReader
 # pricing package; drop it.
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+# The repository root instead: the app's packages and bench.timing.
+sys.path.insert(0, str(_HERE.parent))
 
+from bench.timing import pin_to_one_core, timed  # noqa: E402
 from pricing import DealInput, PricedDeal, demo_catalog, price_deal  # noqa: E402
 from templates import FILTERS, TEMPLATE_DIR  # noqa: E402
 from templates.documents import (  # noqa: E402
@@ -161,31 +161,7 @@ def _plain_environment() -> Environment:
 
 
 def _timed(run: Callable[[], object], n: int) -> dict[str, float]:
-    for _ in range(max(3, n // 20)):  # warm caches and the allocator
-        run()
-    samples: list[int] = []
-    clock = time.perf_counter_ns
-    for _ in range(n):
-        start = clock()
-        run()
-        samples.append(clock() - start)
-    samples.sort()
-    mean_ns = statistics.fmean(samples)
-    return {
-        "n": n,
-        "per_second": 1e9 / mean_ns,
-        "mean_ms": mean_ns / 1e6,
-        "median_ms": statistics.median(samples) / 1e6,
-        "p95_ms": samples[int(0.95 * (n - 1))] / 1e6,
-    }
-
-
-def _pin_to_one_core() -> str:
-    if not hasattr(os, "sched_setaffinity"):
-        return "not pinned"
-    cpu = min(os.sched_getaffinity(0))
-    os.sched_setaffinity(0, {cpu})
-    return f"pinned to CPU {cpu}"
+    return timed(run, n, warmup=max(3, n // 20), unit="ms")
 
 
 def bench(n: int, pdf_n: int) -> dict[str, Any]:
@@ -245,7 +221,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--pdf-n", type=int, default=20, help="renders per PDF measurement")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
-    pinned = _pin_to_one_core()
+    pinned = pin_to_one_core()
     results = bench(args.n, args.pdf_n)
     if args.json:
         print(json.dumps(results, indent=2))

@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 
 import jwt
 
+from dealdesk.settings import Settings
+
 _ALGORITHM = "HS256"
 _AUDIENCE = "dealdesk:proposal"
 
@@ -39,6 +41,10 @@ class ProposalLinks:
         # A key of its own: leaking how links are signed must not forge sessions, or back.
         self._key = hmac.new(secret.encode(), b"dealdesk proposal links", hashlib.sha256).digest()
         self._base_url = base_url.rstrip("/")
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ProposalLinks:
+        return cls(settings.secret_key.get_secret_value(), settings.base_url)
 
     def token(self, *, deal_id: str, version: int, expires_at: datetime) -> str:
         claims = {

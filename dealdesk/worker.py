@@ -30,7 +30,7 @@ def build_worker(
         sessions,
         mailer,
         settings.base_url,
-        links=ProposalLinks(settings.secret_key.get_secret_value(), settings.base_url),
+        links=ProposalLinks.from_settings(settings),
         seller=settings.seller_name,
     )
     # Activities are synchronous (database sessions block); they run on this pool.

@@ -9,10 +9,11 @@ from __future__ import annotations
 import hashlib
 from typing import Annotated, Any
 
+from email_validator import EmailNotValidError, validate_email
 from fastapi import APIRouter, Form, HTTPException, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
-from temporalio.client import WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -73,16 +74,12 @@ def _message(heading: str, message: str, status_code: int) -> HTMLResponse:
 
 def _read(settings: Settings, token: str) -> ProposalLink:
     try:
-        return _links(settings).read(token)
+        return ProposalLinks.from_settings(settings).read(token)
     except LinkExpired:
         raise HTTPException(status.HTTP_410_GONE, detail="This proposal has expired.") from None
     except LinkInvalid:
         # Tampered or made up: say nothing about which deal it might have named.
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="No such proposal.") from None
-
-
-def _links(settings: Settings) -> ProposalLinks:
-    return ProposalLinks(settings.secret_key.get_secret_value(), settings.base_url)
 
 
 def _page_state(sessions: SessionFactory, link: ProposalLink) -> dict[str, Any]:
@@ -218,7 +215,7 @@ async def _answer(
     answer: AnswerInput,
     settings: Settings,
     sessions: SessionFactory,
-    temporal: Any,
+    temporal: Client,
 ) -> HTMLResponse:
     try:
         link = _read(settings, token)
@@ -226,6 +223,20 @@ async def _answer(
     except HTTPException as exc:
         return _refused(exc)
     answer = answer.model_copy(update={"version": link.version})
+    if answer.accept and answer.email.strip():
+        try:
+            validate_email(answer.email, check_deliverability=False)
+        except EmailNotValidError as err:
+            form = answer.model_dump(include={"name", "title", "email", "reason"})
+            return _page(
+                token,
+                link,
+                settings,
+                state,
+                error=f"Your e-mail address is not valid: {err}",
+                form=form,
+                status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+            )
     handle = temporal.get_workflow_handle_for(DealWorkflow.run, workflow_id(link.deal_id))
     # The same answer sent twice (a double click, a retry) is one answer; any other answer
     # after it is validated, and refused.

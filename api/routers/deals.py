@@ -30,7 +30,6 @@ from api.schemas import (
 )
 from api.workflow_calls import body_hash, send_update, sla_override
 from dealdesk.links import ProposalLinks
-from dealdesk.settings import Settings
 from policies import ApprovalPlan
 from pricing import DealInput
 from store import deals, documents
@@ -256,7 +255,7 @@ async def send_proposal(
         version=result.version,
         status=result.status,
         valid_until=result.valid_until,
-        link=_links(settings).url(
+        link=ProposalLinks.from_settings(settings).url(
             deal_id=result.deal_id, version=result.version, expires_at=result.valid_until
         ),
     )
@@ -277,12 +276,10 @@ def get_proposal_link(
     return ProposalLinkResponse(
         version=sent.version,
         valid_until=valid_until,
-        link=_links(settings).url(deal_id=deal.id, version=sent.version, expires_at=valid_until),
+        link=ProposalLinks.from_settings(settings).url(
+            deal_id=deal.id, version=sent.version, expires_at=valid_until
+        ),
     )
-
-
-def _links(settings: Settings) -> ProposalLinks:
-    return ProposalLinks(settings.secret_key.get_secret_value(), settings.base_url)
 
 
 _DOCUMENT_RESPONSES: dict[int | str, dict[str, Any]] = {

@@ -152,6 +152,9 @@ async def test_a_declined_proposal_closes_lost_with_the_reason(api: httpx.AsyncC
     missing = await accept(api, sent["path"], title="")
     assert missing.status_code == 422
     assert "title" in missing.text
+    bad_address = await accept(api, sent["path"], email="wile at acme")
+    assert bad_address.status_code == 422
+    assert "e-mail address is not valid" in bad_address.text
 
     declined = await decline(api, sent["path"], "went with a competitor")
     assert declined.status_code == 200, declined.text
