@@ -13,7 +13,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from api import health
+from api import health, idempotency
 from api.headers import NoStore
 from api.limits import BodySizeLimit
 from api.metrics import install_metrics
@@ -71,6 +71,8 @@ def create_app(
     app.state.temporal = temporal
     app.state.readiness = health.ReadinessProbe(engine)
 
+    # Innermost: it holds back the answer of a request that claimed an Idempotency-Key.
+    idempotency.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     app.add_middleware(NoStore)
     if settings.metrics_enabled:

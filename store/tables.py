@@ -221,3 +221,28 @@ class DealOrder(SQLModel, table=True):
 # them here registers them on SQLModel.metadata wherever the store's tables are used
 # (create_schema, migrations). At the end: that module imports the tables above.
 from store import reporting as _reporting  # noqa: E402, F401
+
+
+class IdempotencyKey(SQLModel, table=True):
+    """An `Idempotency-Key` a user sent on a creating request: claimed while the request runs,
+    then holding its answer, so a retry gets that answer instead of a second effect."""
+
+    __tablename__ = "idempotency_key"
+    __table_args__ = (UniqueConstraint("username", "key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    # Keys are the client's own names: two users may pick the same one.
+    username: str = Field(max_length=64)
+    key: str = Field(max_length=255)
+    # The request's fingerprint: the same key may only ever mean this one request.
+    method: str = Field(max_length=16)
+    path: str = Field(sa_column=Column(Text, nullable=False))
+    body_sha256: str = Field(max_length=64)
+    state: str = Field(max_length=16)  # in_flight | done
+    # Bumped by each claim, so a request whose lease was taken over cannot write its answer.
+    attempt: int = 1
+    locked_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False, index=True))
+    response_status: int | None = None
+    response_headers: list[list[str]] | None = Field(default=None, sa_column=Column(JSONType))
+    response_body: bytes | None = Field(default=None, sa_column=Column(LargeBinary))

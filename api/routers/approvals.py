@@ -9,6 +9,7 @@ from sqlmodel import Session
 
 from api.deps import ApproverUser, SessionDep, SessionFactoryDep, TemporalDep
 from api.diff import changes
+from api.idempotency import IdempotencyKey
 from api.schemas import (
     DealSummary,
     DecisionRequest,
@@ -97,6 +98,7 @@ async def decide(
     user: ApproverUser,
     sessions: SessionFactoryDep,
     temporal: TemporalDep,
+    _key: IdempotencyKey,
 ) -> DecisionResponse:
     """Deliver a decision to the deal's workflow; refusals come back synchronously."""
 

@@ -15,6 +15,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from activities.documents import HTML, PDF
 from api.access import sees_all_deals, visible_deal
 from api.deps import CurrentUser, RepUser, SessionDep, SessionFactoryDep, SettingsDep, TemporalDep
+from api.idempotency import IdempotencyKey
 from api.pricing_service import price_current
 from api.schemas import (
     AuditEntry,
@@ -60,7 +61,7 @@ async def submit_deal(
     sessions: SessionFactoryDep,
     settings: SettingsDep,
     temporal: TemporalDep,
-    idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+    idempotency_key: IdempotencyKey,
 ) -> DealCreated:
     """Store version 1 of a deal and start its workflow; answers once the deal is recorded."""
     catalog_version = await _validated_catalog_version(sessions, deal)
@@ -180,6 +181,7 @@ async def withdraw_deal(
     user: RepUser,
     sessions: SessionFactoryDep,
     temporal: TemporalDep,
+    _key: IdempotencyKey,
     body: WithdrawRequest | None = None,
 ) -> ChangeResult:
     await _owned_deal(sessions, user, deal_id)
@@ -239,6 +241,7 @@ async def send_proposal(
     sessions: SessionFactoryDep,
     settings: SettingsDep,
     temporal: TemporalDep,
+    _key: IdempotencyKey,
 ) -> SendResponse:
     """Send an approved deal's proposal to the customer; its validity starts now."""
     current = await _owned_deal(sessions, user, deal_id)

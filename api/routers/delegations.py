@@ -7,6 +7,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 from sqlmodel import col, select
 
 from api.deps import ApproverUser, CurrentUser, SessionDep
+from api.idempotency import IdempotencyKey
 from store import deals, users
 from store.tables import Delegation
 
@@ -66,7 +67,7 @@ def list_delegations(user: CurrentUser, session: SessionDep) -> list[DelegationP
 
 @router.post("", status_code=status.HTTP_201_CREATED)
 def create_delegation(
-    body: DelegationCreate, user: ApproverUser, session: SessionDep
+    body: DelegationCreate, user: ApproverUser, session: SessionDep, _key: IdempotencyKey
 ) -> DelegationPublic:
     """While the window is open, new tasks for the delegator go to the delegate instead."""
     delegator = body.delegator or user.username

@@ -148,8 +148,9 @@ async def submit_all(
                     if accepted is not None:
                         accepted.append(deal_id)
                     return deal_id
-                # Only "try again" is acceptable while something is down; never a 500.
-                assert response.status_code == 503, response.text
+                # Only "try again" is acceptable while something is down; never a 500. A 409
+                # is our own earlier attempt still holding the key (also "try again").
+                assert response.status_code in (409, 503), response.text
                 await asyncio.sleep(0.25)
         raise AssertionError(f"deal {index} was never accepted")
 

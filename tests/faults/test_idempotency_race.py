@@ -20,8 +20,11 @@ async def test_parallel_submissions_with_one_key_create_one_deal(
     responses = await asyncio.gather(
         *(api.post("/api/v1/deals", json=deal_body(), headers=headers) for _ in range(5))
     )
-    assert [r.status_code for r in responses] == [201] * 5
-    assert len({r.json()["id"] for r in responses}) == 1
+    # One runs; each other finds it still in flight (409, retry later) or replays its answer.
+    codes = [r.status_code for r in responses]
+    assert set(codes) <= {201, 409}, [r.text for r in responses]
+    assert 201 in codes
+    assert len({r.json()["id"] for r in responses if r.status_code == 201}) == 1
 
     # The same key with another body, also in parallel: refused, and nothing is written.
     others = await asyncio.gather(
