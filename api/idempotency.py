@@ -167,12 +167,6 @@ async def idempotency_key(
 
 IdempotencyKey = Annotated[str | None, Depends(idempotency_key)]
 
-# For the routes' `responses=`: what the header adds to their documented answers.
-IDEMPOTENCY_RESPONSES: dict[int | str, dict[str, str]] = {
-    409: {"description": "a request with this Idempotency-Key is still being processed"},
-    422: {"description": "invalid input, or an Idempotency-Key used for another request"},
-}
-
 
 async def _replay(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, IdempotentReplay)

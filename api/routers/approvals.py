@@ -10,6 +10,7 @@ from sqlmodel import Session
 from api.deps import ApproverUser, SessionDep, SessionFactoryDep, TemporalDep
 from api.diff import changes
 from api.idempotency import IdempotencyKey
+from api.responses import errors
 from api.schemas import (
     DealSummary,
     DecisionRequest,
@@ -24,7 +25,9 @@ from store.tables import ApprovalTask, Deal, DealVersion
 from workflows.deal import DealWorkflow, workflow_id
 from workflows.messages import DecisionInput, TaskStatus
 
-router = APIRouter(prefix="/approvals", tags=["approvals"])
+router = APIRouter(
+    prefix="/approvals", tags=["approvals"], responses=errors(400, 401, 403, 404, 409)
+)
 
 
 def _queue_item(task: ApprovalTask, deal: Deal, version: DealVersion, now: datetime) -> QueueItem:

@@ -8,13 +8,14 @@ from fastapi.security import OAuth2PasswordRequestForm
 from sqlmodel import Session
 
 from api.deps import CurrentUser, SessionDep, SettingsDep
+from api.responses import errors
 from api.schemas import Me, Token
 from api.security import create_token, verify_password
 from dealdesk.settings import Settings
 from store import logins, users
 from store.tables import User
 
-router = APIRouter(prefix="/auth", tags=["auth"])
+router = APIRouter(prefix="/auth", tags=["auth"], responses=errors(400, 401))
 
 
 _TOO_MANY = HTTPException(

@@ -17,6 +17,7 @@ from api.access import sees_all_deals, visible_deal
 from api.deps import CurrentUser, RepUser, SessionDep, SessionFactoryDep, SettingsDep, TemporalDep
 from api.idempotency import IdempotencyKey
 from api.pricing_service import price_current
+from api.responses import errors
 from api.schemas import (
     AuditEntry,
     DealCreated,
@@ -48,7 +49,7 @@ from workflows.messages import (
     WithdrawInput,
 )
 
-router = APIRouter(prefix="/deals", tags=["deals"])
+router = APIRouter(prefix="/deals", tags=["deals"], responses=errors(400, 401, 403, 404, 409))
 
 # Deal ids derived from an Idempotency-Key live in their own namespace.
 _IDEMPOTENCY_NAMESPACE = uuid.UUID("0b8cf7a4-8d0e-4d6f-9a57-4c0e8c9a3e11")

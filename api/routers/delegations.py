@@ -8,10 +8,13 @@ from sqlmodel import col, select
 
 from api.deps import ApproverUser, CurrentUser, SessionDep
 from api.idempotency import IdempotencyKey
+from api.responses import errors
 from store import deals, users
 from store.tables import Delegation
 
-router = APIRouter(prefix="/delegations", tags=["delegations"])
+router = APIRouter(
+    prefix="/delegations", tags=["delegations"], responses=errors(400, 401, 403, 404, 409)
+)
 
 MAX_WINDOW = timedelta(days=366)
 

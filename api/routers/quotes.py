@@ -4,10 +4,11 @@ from fastapi import APIRouter
 
 from api.deps import CurrentUser, SessionDep
 from api.pricing_service import preview_approvals, price_current
+from api.responses import errors
 from api.schemas import QuoteResponse
 from pricing import DealInput
 
-router = APIRouter(prefix="/quotes", tags=["quotes"])
+router = APIRouter(prefix="/quotes", tags=["quotes"], responses=errors(400, 401))
 
 
 @router.post("/price")

@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from pydantic_core import to_json
 
 from api.deps import AdminUser, SessionDep, SessionFactoryDep, require_role
+from api.responses import errors
 from pricing import Amount, CurrencyCode, minor_units
 from pricing.money import HUNDRED
 from store import deals, reporting, users
@@ -42,7 +43,7 @@ from store.reporting import (
 from store.tables import User
 from workflows.messages import DealStatus
 
-router = APIRouter(prefix="/reports", tags=["reports"])
+router = APIRouter(prefix="/reports", tags=["reports"], responses=errors(400, 401, 403))
 
 FinanceUser = Annotated[User, Depends(require_role("finance", "admin"))]
 

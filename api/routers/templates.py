@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import AdminUser, SessionDep
+from api.responses import errors
 from store import deals, documents
 from store.tables import TemplateRevision
 from templates.documents import (
@@ -22,7 +23,7 @@ from templates.documents import (
     validate_template,
 )
 
-router = APIRouter(prefix="/templates", tags=["templates"])
+router = APIRouter(prefix="/templates", tags=["templates"], responses=errors(400, 401, 403))
 
 # Comfortably above the shipped templates, far below the 1 MB request limit.
 MAX_TEMPLATE_CHARS = 200_000
