@@ -45,4 +45,6 @@ def preview_approvals(
             detail=[{"loc": ["body"], "msg": str(err), "type": "policy_rule_failed"}],
         ) from err
     except NoApproverError as err:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=str(err)) from err
+        # Not an outage (a 503 says "retry", and nothing would change): nobody but the caller
+        # may approve this deal, as when the deal desk's only admin prices one of their own.
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(err)) from err

@@ -20,6 +20,7 @@ _DESCRIPTIONS = {
     403: "the caller's role may not do this",
     404: "no such object, or one the caller may not see",
     406: "none of the accepted media types can be served",
+    413: "the request body is over the size limit",
     409: "the object's state does not allow this now, or a request with this Idempotency-Key "
     "is still being processed",
 }

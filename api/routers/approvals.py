@@ -10,6 +10,7 @@ from sqlmodel import Session
 from api.deps import ApproverUser, SessionDep, SessionFactoryDep, TemporalDep
 from api.diff import changes
 from api.idempotency import IdempotencyKey
+from api.paging import Limit, Offset
 from api.responses import errors
 from api.schemas import (
     DealSummary,
@@ -26,7 +27,7 @@ from workflows.deal import DealWorkflow, workflow_id
 from workflows.messages import DecisionInput, TaskStatus
 
 router = APIRouter(
-    prefix="/approvals", tags=["approvals"], responses=errors(400, 401, 403, 404, 409)
+    prefix="/approvals", tags=["approvals"], responses=errors(400, 401, 403, 404, 409, 413)
 )
 
 
@@ -44,8 +45,8 @@ def list_my_tasks(
     user: ApproverUser,
     session: SessionDep,
     task_status: Annotated[TaskStatus | None, Query(alias="status")] = TaskStatus.OPEN,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Limit = 50,
+    offset: Offset = 0,
 ) -> list[QueueItem]:
     """The caller's tasks, oldest first (open ones unless `status` says otherwise)."""
     rows = deals.list_tasks(

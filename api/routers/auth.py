@@ -15,7 +15,7 @@ from dealdesk.settings import Settings
 from store import logins, users
 from store.tables import User
 
-router = APIRouter(prefix="/auth", tags=["auth"], responses=errors(400, 401))
+router = APIRouter(prefix="/auth", tags=["auth"], responses=errors(400, 401, 413))
 
 
 _TOO_MANY = HTTPException(

@@ -10,7 +10,7 @@ from api.responses import errors
 from pricing import Product, ProductSpec
 from store import catalog, deals
 
-router = APIRouter(prefix="/catalog", tags=["catalog"], responses=errors(400, 401, 403))
+router = APIRouter(prefix="/catalog", tags=["catalog"], responses=errors(400, 401, 403, 413))
 
 SkuPath = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
 

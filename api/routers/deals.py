@@ -16,6 +16,7 @@ from activities.documents import HTML, PDF
 from api.access import sees_all_deals, visible_deal
 from api.deps import CurrentUser, RepUser, SessionDep, SessionFactoryDep, SettingsDep, TemporalDep
 from api.idempotency import IdempotencyKey
+from api.paging import Limit, Offset
 from api.pricing_service import price_current
 from api.responses import errors
 from api.schemas import (
@@ -49,7 +50,7 @@ from workflows.messages import (
     WithdrawInput,
 )
 
-router = APIRouter(prefix="/deals", tags=["deals"], responses=errors(400, 401, 403, 404, 409))
+router = APIRouter(prefix="/deals", tags=["deals"], responses=errors(400, 401, 403, 404, 409, 413))
 
 # Deal ids derived from an Idempotency-Key live in their own namespace.
 _IDEMPOTENCY_NAMESPACE = uuid.UUID("0b8cf7a4-8d0e-4d6f-9a57-4c0e8c9a3e11")
@@ -200,8 +201,8 @@ async def withdraw_deal(
 def list_deals(
     user: CurrentUser,
     session: SessionDep,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Limit = 50,
+    offset: Offset = 0,
 ) -> list[DealSummary]:
     """The caller's own deals; finance and admins see every deal."""
     owner = None if sees_all_deals(user) else user.username

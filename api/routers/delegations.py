@@ -13,7 +13,7 @@ from store import deals, users
 from store.tables import Delegation
 
 router = APIRouter(
-    prefix="/delegations", tags=["delegations"], responses=errors(400, 401, 403, 404, 409)
+    prefix="/delegations", tags=["delegations"], responses=errors(400, 401, 403, 404, 409, 413)
 )
 
 MAX_WINDOW = timedelta(days=366)

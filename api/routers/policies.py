@@ -11,7 +11,7 @@ from api.responses import errors
 from policies import Policy, PolicyError, load_policy
 from store import deals, policy_versions
 
-router = APIRouter(prefix="/policies", tags=["policies"], responses=errors(400, 401, 403, 409))
+router = APIRouter(prefix="/policies", tags=["policies"], responses=errors(400, 401, 403, 409, 413))
 
 # A policy is a few hundred rules at most; bigger documents are refused before parsing.
 MAX_POLICY_BYTES = 256_000

@@ -8,7 +8,7 @@ from api.responses import errors
 from api.schemas import QuoteResponse
 from pricing import DealInput
 
-router = APIRouter(prefix="/quotes", tags=["quotes"], responses=errors(400, 401))
+router = APIRouter(prefix="/quotes", tags=["quotes"], responses=errors(400, 401, 409, 413))
 
 
 @router.post("/price")

@@ -43,7 +43,7 @@ from store.reporting import (
 from store.tables import User
 from workflows.messages import DealStatus
 
-router = APIRouter(prefix="/reports", tags=["reports"], responses=errors(400, 401, 403))
+router = APIRouter(prefix="/reports", tags=["reports"], responses=errors(400, 401, 403, 413))
 
 FinanceUser = Annotated[User, Depends(require_role("finance", "admin"))]
 

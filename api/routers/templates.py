@@ -23,7 +23,7 @@ from templates.documents import (
     validate_template,
 )
 
-router = APIRouter(prefix="/templates", tags=["templates"], responses=errors(400, 401, 403))
+router = APIRouter(prefix="/templates", tags=["templates"], responses=errors(400, 401, 403, 413))
 
 # Comfortably above the shipped templates, far below the 1 MB request limit.
 MAX_TEMPLATE_CHARS = 200_000

@@ -105,6 +105,18 @@ async def test_quote_errors_are_422_with_the_field_path(api: httpx.AsyncClient) 
         assert any(found[: len(loc)] == loc for found in locs), (loc, locs)
 
 
+async def test_quote_nobody_but_the_caller_may_approve_is_a_409(api: httpx.AsyncClient) -> None:
+    """Below the floor the deal desk approves, and the admin is its only member: their own
+    preview has nobody to route to. A state of the directory, not an outage (found by the
+    schemathesis run, which got a 503)."""
+    admin = await login(api, "admin")
+    response = await api.post(
+        "/api/v1/quotes/price", json=deal_body(discount_pct="90"), headers=admin
+    )
+    assert response.status_code == 409, response.text
+    assert "no active approver for role 'deal_desk'" in response.json()["detail"]
+
+
 async def test_oversized_request_is_refused_with_413(api: httpx.AsyncClient) -> None:
     alice = await login(api, "alice")
     body = deal_body()
