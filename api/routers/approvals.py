@@ -10,7 +10,7 @@ from sqlmodel import Session
 from api.deps import ApproverUser, SessionDep, SessionFactoryDep, TemporalDep
 from api.diff import changes
 from api.idempotency import IdempotencyKey
-from api.paging import Limit, Offset
+from api.params import Limit, Offset
 from api.responses import errors
 from api.schemas import (
     DealSummary,

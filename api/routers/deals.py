@@ -16,7 +16,7 @@ from activities.documents import HTML, PDF
 from api.access import sees_all_deals, visible_deal
 from api.deps import CurrentUser, RepUser, SessionDep, SessionFactoryDep, SettingsDep, TemporalDep
 from api.idempotency import IdempotencyKey
-from api.paging import Limit, Offset
+from api.params import Limit, Offset
 from api.pricing_service import price_current
 from api.responses import errors
 from api.schemas import (

@@ -8,6 +8,7 @@ from sqlmodel import col, select
 
 from api.deps import ApproverUser, CurrentUser, SessionDep
 from api.idempotency import IdempotencyKey
+from api.params import RowId
 from api.responses import errors
 from store import deals, users
 from store.tables import Delegation
@@ -131,7 +132,7 @@ def create_delegation(
 
 
 @router.delete("/{delegation_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_delegation(delegation_id: int, user: ApproverUser, session: SessionDep) -> Response:
+def delete_delegation(delegation_id: RowId, user: ApproverUser, session: SessionDep) -> Response:
     row = session.get(Delegation, delegation_id)
     if row is None or (row.delegator != user.username and "admin" not in user.roles):
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="delegation not found")
