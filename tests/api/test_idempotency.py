@@ -229,6 +229,18 @@ async def test_server_errors_are_not_stored(
     assert "idempotent-replayed" not in retried.headers
 
 
+async def _sent_twice(
+    api: httpx.AsyncClient, url: str, body: dict[str, Any], headers: dict[str, str]
+) -> None:
+    """The request runs once; its retry gets the same answer, marked as a replay."""
+    first = await api.post(url, json=body, headers=headers)
+    assert first.status_code == 200, first.text
+    assert "idempotent-replayed" not in first.headers
+    again = await api.post(url, json=body, headers=headers)
+    assert again.headers["idempotent-replayed"] == "true"
+    assert (again.status_code, again.json()) == (200, first.json())
+
+
 async def test_every_creating_post_of_a_deal_replays(
     api: httpx.AsyncClient, seeded: SessionFactory, temporal_client: Client
 ) -> None:
@@ -253,29 +265,16 @@ async def test_every_creating_post_of_a_deal_replays(
     )
     decide = f"/api/v1/approvals/{tasks.json()[0]['id']}/decision"
     decision_headers = dave | {"Idempotency-Key": "approve-1"}
-    approved = await api.post(decide, json={"decision": "approve"}, headers=decision_headers)
-    assert approved.status_code == 200, approved.text
-    again = await api.post(decide, json={"decision": "approve"}, headers=decision_headers)
-    assert again.headers["idempotent-replayed"] == "true"
-    assert again.json() == approved.json()
+    await _sent_twice(api, decide, {"decision": "approve"}, decision_headers)
 
     await eventually(
         lambda: api.get(f"{DEALS}/{deal_id}", headers=alice),
         lambda r: r.json()["status"] == "approved",
     )
-    sent = await api.post(send, json=to, headers=send_headers)
-    assert sent.status_code == 200, sent.text
-    resent = await api.post(send, json=to, headers=send_headers)
-    assert resent.headers["idempotent-replayed"] == "true"
-    assert resent.json() == sent.json()
+    await _sent_twice(api, send, to, send_headers)
 
     withdraw = f"{DEALS}/{deal_id}/withdraw"
-    withdraw_headers = alice | {"Idempotency-Key": "w-1"}
-    withdrawn = await api.post(withdraw, json={"reason": "lost"}, headers=withdraw_headers)
-    assert withdrawn.status_code == 200, withdrawn.text
-    rewithdrawn = await api.post(withdraw, json={"reason": "lost"}, headers=withdraw_headers)
-    assert rewithdrawn.headers["idempotent-replayed"] == "true"
-    assert rewithdrawn.json() == withdrawn.json()
+    await _sent_twice(api, withdraw, {"reason": "lost"}, alice | {"Idempotency-Key": "w-1"})
 
     with seeded() as session:
         events = [e.event for e in session.exec(select(AuditEvent)).all()]
