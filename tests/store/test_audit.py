@@ -6,66 +6,21 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, SQLModel, col, select
 
-from store import audit, deals, migrate
+from store import audit, migrate
 from store.db import SessionFactory, session_factory, transaction
 from store.tables import AuditEvent
+from tests.store.audit_log import T0, append, build_log, count, tampering
 
-T0 = datetime(2027, 1, 4, 9, 30, tzinfo=UTC)
 LOG_ROWS = 10_000
-
-
-def append(session: Session, n: int, *, deal: str = "d-1", **detail: Any) -> None:
-    deals.append_audit(
-        session,
-        deal_id=deal,
-        key=f"step:{n}",
-        version=1 + n % 3,
-        event="decided" if n % 2 else "priced",
-        actor=f"user{n % 7}",
-        at=T0 + timedelta(seconds=n),
-        detail={"n": n, "comment": f"r\u00e9sum\u00e9 {n}", "tags": ["a", "b"], **detail},
-    )
-
-
-def build_log(sessions: SessionFactory, rows: int) -> None:
-    """Through the store's own write path, in one transaction: as fast as it gets."""
-    with transaction(sessions) as session:
-        for n in range(1, rows + 1):
-            append(session, n, deal=f"d-{n % 50}")
-
-
-def count(session: Session) -> int:
-    return session.exec(select(func.count()).select_from(AuditEvent)).one()
-
-
-@contextmanager
-def tampering(sessions: SessionFactory, *, keep: bool = False) -> Iterator[Session]:
-    """A transaction that may change audit rows, rolled back unless `keep`. On PostgreSQL it
-    disables the append-only trigger (the test role owns the table); transactional DDL puts it
-    back with the rollback or, when kept, the trigger is enabled again before the commit."""
-    with sessions() as session:
-        session.begin()
-        postgres = session.get_bind().dialect.name == "postgresql"
-        if postgres:
-            session.execute(sa.text("ALTER TABLE audit_event DISABLE TRIGGER USER"))
-        yield session
-        if keep:
-            if postgres:
-                session.execute(sa.text("ALTER TABLE audit_event ENABLE TRIGGER USER"))
-            session.commit()
-        else:
-            session.rollback()
 
 
 def edit_detail(session: Session) -> None:
@@ -87,7 +42,7 @@ CONTENT = ("subject_type", "deal_id", "key", "version", "event", "actor", "at", 
 
 def swap_content(session: Session) -> None:
     """Rows 3000 and 7000 exchange everything the hash covers; seq and hashes stay put."""
-    table = sa.inspect(AuditEvent).local_table
+    table = SQLModel.metadata.tables["audit_event"]
     read = {
         seq: session.execute(sa.select(*(table.c[c] for c in CONTENT)).where(table.c.seq == seq))
         .one()
@@ -102,7 +57,7 @@ def swap_content(session: Session) -> None:
 
 def swap_positions(session: Session) -> None:
     """Rows 3000 and 7000 exchange their seq: each row is intact, the order is not."""
-    table = sa.inspect(AuditEvent).local_table
+    table = SQLModel.metadata.tables["audit_event"]
     session.execute(sa.update(table).where(table.c.seq == 3000).values(seq=-1))
     session.execute(sa.update(table).where(table.c.seq == 7000).values(seq=3000))
     session.execute(sa.update(table).where(table.c.seq == -1).values(seq=7000))
@@ -217,7 +172,7 @@ def test_rows_written_at_once_take_turns_on_the_chain(sessions: SessionFactory) 
                 with transaction(sessions) as session:
                     # Workers 2k and 2k+1 write the same keys.
                     append(session, n, deal=f"w-{worker // 2}")
-        except BaseException as err:  # noqa: BLE001 (reported by the assertion below)
+        except BaseException as err:
             errors.append(err)
 
     threads = [threading.Thread(target=writer, args=(w,)) for w in range(8)]
