@@ -199,10 +199,24 @@ def list_deals(
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
+    statuses: Annotated[
+        list[DealStatus] | None,
+        Query(
+            alias="status",
+            max_length=len(DealStatus),
+            description="only deals in these statuses (repeatable)",
+        ),
+    ] = None,
 ) -> list[DealSummary]:
-    """The caller's own deals; finance and admins see every deal."""
+    """The caller's own deals, newest first; finance and admins see every deal."""
     owner = None if sees_all_deals(user) else user.username
-    rows = deals.list_deals(session, owner=owner, limit=limit, offset=offset)
+    rows = deals.list_deals(
+        session,
+        owner=owner,
+        statuses=[s.value for s in statuses] if statuses else None,
+        limit=limit,
+        offset=offset,
+    )
     return [DealSummary.from_rows(deal, version) for deal, version in rows]
 
 
