@@ -1,11 +1,13 @@
 """Approval throughput end to end: submit, two approval stages and the proposal, over HTTP.
 
     .venv/bin/python bench/approvals.py [--deals 500] [--concurrency 50] [--database-url URL]
+        [--processes two|one]
 
 Starts a Temporal dev server (in memory), a fresh database (an SQLite file in a temporary
 folder, or a schema of its own on PostgreSQL when --database-url or DEALDESK_DATABASE_URL names
-one), and a child process like `dealdesk up`'s: the worker and the API (uvicorn, 127.0.0.1, a
-free port) in one event loop. This process drives N deals over HTTP, `--concurrency` at a time:
+one), and the worker and the API (uvicorn, 127.0.0.1, a free port) in two child processes as
+production runs them (`--processes one`: in one event loop, as `dealdesk up` does). This
+process drives N deals over HTTP, `--concurrency` at a time:
 alice submits a deal that routes to dave (sales VP, stage 1) and then frank (CFO, stage 2);
 each approver approves once the task shows in their queue; then the deal must turn `approved`
 and its proposal must be served. It prints deals per second, the time from submit to the first
@@ -64,6 +66,7 @@ from temporalio.common import WorkflowIDConflictPolicy  # noqa: E402
 from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: E402
 from temporalio.service import RPCError  # noqa: E402
 from temporalio.testing import WorkflowEnvironment  # noqa: E402
+from temporalio.worker import Worker  # noqa: E402
 
 from bench._harness import (  # noqa: E402
     BaselineInput,
@@ -86,7 +89,13 @@ MAX_QUEUE_PAGE = 200
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
-ProcessKind = Literal["app", "baseline"]
+ProcessKind = Literal["app", "api", "worker", "baseline"]
+PROCESS_NAMES: dict[ProcessKind, str] = {
+    "app": "worker and API process",
+    "api": "API process",
+    "worker": "worker process",
+    "baseline": "baseline worker process",
+}
 T = TypeVar("T")
 
 
@@ -179,8 +188,7 @@ def machine_busy_seconds() -> tuple[float, float]:
 class CpuMeter:
     """CPU seconds spent by each party between start() and stop()."""
 
-    dev_server: int
-    worker_process: int
+    processes: dict[str, int]  # a name for the report: the process id
     start_values: dict[str, float] = field(default_factory=dict)
     spent: dict[str, float] = field(default_factory=dict)
 
@@ -188,8 +196,7 @@ class CpuMeter:
         busy, total = machine_busy_seconds()
         usage = resource.getrusage(resource.RUSAGE_SELF)
         return {
-            "dev server": process_cpu(self.dev_server),
-            "worker process": process_cpu(self.worker_process),
+            **{name: process_cpu(pid) for name, pid in self.processes.items()},
             "driver (this process)": usage.ru_utime + usage.ru_stime,
             # Every backend on the machine, ours and anyone else's; 0 on SQLite runs.
             "postgres (all)": sum(process_cpu(pid) for pid in processes_named("postgres")),
@@ -312,11 +319,14 @@ async def _child_serve(spec: ServeSpec, conn: multiprocessing.connection.Connect
     server: uvicorn.Server | None = None
     port = 0
     engine = None
+    worker: Worker | None = None
     if spec.kind == "baseline":
         worker = build_baseline_worker(client, task_queue=spec.task_queue, threads=spec.threads)
     else:
         assert spec.database is not None
         engine = make_engine(spec.database.url, search_path=spec.database.search_path)
+    if spec.kind in ("app", "worker"):
+        assert engine is not None
         worker = build_worker(
             client,
             settings=settings,
@@ -324,6 +334,7 @@ async def _child_serve(spec: ServeSpec, conn: multiprocessing.connection.Connect
             sessions=session_factory(engine),
             threads=spec.threads,
         )
+    if spec.kind in ("app", "api"):
         # Bound here and handed to uvicorn, so the port is ours before anyone connects.
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -340,7 +351,8 @@ async def _child_serve(spec: ServeSpec, conn: multiprocessing.connection.Connect
             )
         )
         tasks.append(asyncio.create_task(server.serve(sockets=[sock])))
-    tasks.append(asyncio.create_task(worker.run()))
+    if worker is not None:
+        tasks.append(asyncio.create_task(worker.run()))
     if server is not None:
         # uvicorn exposes readiness only as a flag.
         while not server.started:
@@ -352,7 +364,8 @@ async def _child_serve(spec: ServeSpec, conn: multiprocessing.connection.Connect
     await asyncio.get_running_loop().run_in_executor(None, conn.recv)
     if server is not None:
         server.should_exit = True
-    await worker.shutdown()
+    if worker is not None:
+        await worker.shutdown()
     for task in tasks:
         with contextlib.suppress(asyncio.CancelledError):
             await task
@@ -362,7 +375,7 @@ async def _child_serve(spec: ServeSpec, conn: multiprocessing.connection.Connect
 
 
 class ChildProcess:
-    """A worker (and API) in a process of its own, as `dealdesk up` runs them."""
+    """A worker, an API, or both (as `dealdesk up` runs them) in a process of its own."""
 
     def __init__(self, spec: ServeSpec) -> None:
         context = multiprocessing.get_context("spawn")
@@ -1055,7 +1068,8 @@ def print_report(report: Report) -> None:
     print(
         f"deals: {args.deals}, {args.concurrency} in flight; each approver's queue polled every"
         f" {args.poll_interval * 1e3:.0f} ms, and so is the rep's list of her deals that ended"
-        " their approval"
+        " their approval; the worker and the API in "
+        + ("two processes" if args.processes == "two" else "one process, as `dealdesk up` runs")
     )
     print()
     print(
@@ -1208,21 +1222,33 @@ async def bench(args: argparse.Namespace) -> None:
             dev_servers = children_named("temporal")
             if len(dev_servers) != 1:
                 raise RuntimeError(f"expected one dev server child process, found {dev_servers}")
-            app_spec = ServeSpec(
-                kind="app",
-                temporal_address=address,
-                task_queue=f"bench-app-{run_id}",
-                data_dir=tmp,
-                database=database,
-            )
-            async with (
-                running(ChildProcess(app_spec)) as app_process,
-                httpx.AsyncClient(
-                    base_url=f"http://127.0.0.1:{app_process.port}",
-                    timeout=30,
-                    limits=httpx.Limits(max_connections=args.concurrency + 8),
-                ) as http,
-            ):
+            app_specs = [
+                ServeSpec(
+                    kind=kind,
+                    temporal_address=address,
+                    task_queue=f"bench-app-{run_id}",
+                    data_dir=tmp,
+                    database=database,
+                )
+                for kind in (("worker", "api") if args.processes == "two" else ("app",))
+            ]
+            async with contextlib.AsyncExitStack() as stack:
+                app_processes = [
+                    await stack.enter_async_context(running(ChildProcess(spec)))
+                    for spec in app_specs
+                ]
+                app_port = app_processes[-1].port
+                app_pids = {
+                    PROCESS_NAMES[spec.kind]: process.pid
+                    for spec, process in zip(app_specs, app_processes, strict=True)
+                }
+                http = await stack.enter_async_context(
+                    httpx.AsyncClient(
+                        base_url=f"http://127.0.0.1:{app_port}",
+                        timeout=30,
+                        limits=httpx.Limits(max_connections=args.concurrency + 8),
+                    )
+                )
                 driver = AppDriver(http, args.poll_interval, args.deal_timeout)
                 await driver.login()
                 # One deal alone: warms the worker's sandbox and caches, and its history
@@ -1258,7 +1284,9 @@ async def bench(args: argparse.Namespace) -> None:
                     driven = await drive(
                         args.deals,
                         args.concurrency,
-                        CpuMeter(dev_servers[0], baseline_process.pid),
+                        CpuMeter(
+                            {"dev server": dev_servers[0], "worker process": baseline_process.pid}
+                        ),
                         args.max_seconds,
                         args.max_failures,
                         one_baseline,
@@ -1281,7 +1309,7 @@ async def bench(args: argparse.Namespace) -> None:
                     "app",
                     args.deals,
                     args.concurrency,
-                    CpuMeter(dev_servers[0], app_process.pid),
+                    CpuMeter({"dev server": dev_servers[0], **app_pids}),
                     args.max_seconds,
                     args.max_failures,
                 )
@@ -1307,7 +1335,7 @@ async def bench(args: argparse.Namespace) -> None:
                     client, baseline.workflow_ids, args.histories
                 )
             logs = {
-                "worker and API process": log_summary(app_spec.log_path),
+                **{PROCESS_NAMES[spec.kind]: log_summary(spec.log_path) for spec in app_specs},
                 "baseline worker process": log_summary(baseline_spec.log_path),
             }
         finally:
@@ -1343,8 +1371,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--poll-interval",
         type=float,
-        default=0.05,
-        help="seconds between polls of each approver's queue and of a deal's status",
+        default=0.1,
+        help="seconds between polls of each approver's queue and of the rep's ended deals (a"
+        " resolution well under the 1 s target; each poll is load the bench adds, not a user)",
+    )
+    parser.add_argument(
+        "--processes",
+        choices=("two", "one"),
+        default="two",
+        help="the worker and the API in two processes, as production runs them (default), or"
+        " in one, as `dealdesk up` does",
     )
     parser.add_argument("--deal-timeout", type=float, default=60.0, help="seconds per deal")
     parser.add_argument(
