@@ -472,6 +472,86 @@
     });
   }
 
+  // ---- admin: users and delegation windows ----------------------------------------------
+  // Each problem goes to the form's slot for its field (the first part of its path); the rest
+  // to the form's result line.
+  function showFieldErrors(form, list, out) {
+    form.querySelectorAll(".field-error").forEach(function (e) { e.textContent = ""; });
+    const general = [];
+    list.forEach(function (p) {
+      const slot = p.path ? form.querySelector('[data-error-for="' + p.path.split(".")[0] + '"]') : null;
+      if (slot) slot.textContent = p.msg;
+      else general.push(p.msg);
+    });
+    out.className = general.length ? "result error" : "result";
+    out.textContent = general.join(" ");
+  }
+  function listField(value) {
+    return value.split(",").map(function (s) { return s.trim(); }).filter(Boolean);
+  }
+  function checked(form, name) {
+    return Array.from(form.querySelectorAll('input[name="' + name + '"]:checked')).map(function (b) { return b.value; });
+  }
+  // A datetime-local value is the browser's local time: sent as an instant with its offset.
+  function instant(value) {
+    const moment = new Date(value);
+    return value && !Number.isNaN(moment.getTime()) ? moment.toISOString() : value;
+  }
+  function onSubmit(form, send) {
+    form.addEventListener("submit", async function (event) {
+      event.preventDefault();
+      const out = form.querySelector(".result");
+      const result = await send(form.elements);
+      if (result.ok) window.location.reload();
+      else showFieldErrors(form, problems(result.data), out);
+    });
+  }
+  function adminUsers() {
+    document.querySelectorAll(".user-form").forEach(function (form) {
+      onSubmit(form, function (f) {
+        return api("PATCH", "/api/v1/users/" + encodeURIComponent(form.dataset.username), {
+          full_name: f.namedItem("full_name").value,
+          email: f.namedItem("email").value.trim(),
+          roles: checked(form, "roles"),
+          approval_roles: listField(f.namedItem("approval_roles").value),
+          manager: f.namedItem("manager").value || null,
+          active: f.namedItem("active").checked,
+        });
+      });
+    });
+    const create = document.getElementById("new-user");
+    onSubmit(create, function (f) {
+      return api("POST", "/api/v1/users", {
+        username: f.namedItem("username").value.trim(),
+        full_name: f.namedItem("full_name").value,
+        email: f.namedItem("email").value.trim(),
+        password: f.namedItem("password").value,
+        roles: checked(create, "roles"),
+        approval_roles: listField(f.namedItem("approval_roles").value),
+        manager: f.namedItem("manager").value || null,
+      });
+    });
+    onSubmit(document.getElementById("new-delegation"), function (f) {
+      return api("POST", "/api/v1/delegations", {
+        delegator: f.namedItem("delegator").value,
+        delegate: f.namedItem("delegate").value,
+        starts_at: instant(f.namedItem("starts_at").value),
+        ends_at: instant(f.namedItem("ends_at").value),
+      });
+    });
+    document.querySelectorAll("[data-end-delegation]").forEach(function (button) {
+      button.addEventListener("click", async function () {
+        const url = "/api/v1/delegations/" + encodeURIComponent(button.dataset.endDelegation);
+        // An open window is ended (kept on record); one not yet open is cancelled.
+        const result = button.dataset.state === "open" ? await api("POST", url + "/end") : await api("DELETE", url);
+        if (result.ok) { window.location.reload(); return; }
+        const out = document.getElementById("delegation-result");
+        out.className = "result error";
+        out.textContent = problems(result.data).map(function (p) { return p.msg; }).join(" ");
+      });
+    });
+  }
+
   // ---- finance: the reports as tables --------------------------------------------------
   function finance() {
     const filter = document.getElementById("report-filter");
@@ -532,7 +612,7 @@
   const pages = {
     finance,
     "deal-form": dealForm, deal: dealPage, inbox, "admin-policy": adminPolicy,
-    "admin-templates": adminTemplates, "admin-catalog": adminCatalog,
+    "admin-templates": adminTemplates, "admin-catalog": adminCatalog, "admin-users": adminUsers,
   };
   const init = pages[document.body.dataset.page];
   if (init) init();
