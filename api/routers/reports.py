@@ -868,25 +868,25 @@ def _band_of(
     index = group.pop("band")
     assert isinstance(index, int)
     low, high = bounds[index], bounds[index + 1]
+    return group, {"band": band_name(low, high), "band_from_pct": low, "band_to_pct": high}
+
+
+def band_name(low: Decimal | None, high: Decimal | None) -> str:
+    """'10-20%', 'below 0%' (open below), '90%+' (open above), '-5 to 10%'."""
     if low is None:
         assert high is not None
-        name = f"below {_pct_text(high)}%"
-    else:
-        # "-5 to 10%", since "-5-10%" reads as a typo.
-        dash = " to " if low < 0 else "-"
-        name = (
-            f"{_pct_text(low)}{dash}{_pct_text(high)}%"
-            if high is not None
-            else f"{_pct_text(low)}%+"
-        )
-    return group, {"band": name, "band_from_pct": low, "band_to_pct": high}
+        return f"below {_pct_text(high)}%"
+    if high is None:
+        return f"{_pct_text(low)}%+"
+    # "-5 to 10%", since "-5-10%" reads as a typo.
+    return f"{_pct_text(low)}{' to ' if low < 0 else '-'}{_pct_text(high)}%"
 
 
 def _pct_text(value: Decimal) -> str:
     return f"{value.normalize():f}"
 
 
-_DEFAULT_MARGIN_BANDS = "0,10,20,30,40,50,60,70,80,90"
+DEFAULT_MARGIN_BANDS = "0,10,20,30,40,50,60,70,80,90"
 
 
 @router.get("/margins/bands", response_model=Report[MarginBandRow], responses=_FORMATS_DOC)
@@ -907,7 +907,7 @@ def margin_bands_report(
                 "bands below 0%, 0-50% and 50%+"
             ),
         ),
-    ] = _DEFAULT_MARGIN_BANDS,
+    ] = DEFAULT_MARGIN_BANDS,
     group_by: DealGroupBy = None,
     date_field: DateFieldQuery = None,
     fmt: FormatQuery = None,

@@ -552,7 +552,7 @@
     });
   }
 
-  // ---- finance: the reports as tables --------------------------------------------------
+  // ---- finance: the reports as tables (the charts are drawn on the server) -------------
   function finance() {
     const filter = document.getElementById("report-filter");
     function cell(value) {
@@ -569,7 +569,9 @@
       });
       const query = params.toString();
       const url = "/api/v1/reports/" + section.dataset.report + (query ? "?" + query : "");
-      section.querySelector("[data-csv]").href = url + (query ? "&" : "?") + "format=csv";
+      section.querySelectorAll("[data-download]").forEach(function (link) {
+        link.href = url + (query ? "&" : "?") + "format=" + link.dataset.download;
+      });
       const body = section.querySelector(".report-body");
       const result = await api("GET", url);
       body.replaceChildren();
@@ -604,9 +606,8 @@
       table.appendChild(tbody);
       body.appendChild(table);
     }
-    function loadAll() { document.querySelectorAll(".report").forEach(load); }
-    filter.addEventListener("submit", function (event) { event.preventDefault(); loadAll(); });
-    loadAll();
+    // The filter is a plain GET form: applying it reloads the page, charts and tables alike.
+    document.querySelectorAll(".report").forEach(load);
   }
 
   const pages = {
