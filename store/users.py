@@ -44,32 +44,6 @@ def upsert_user(
     return user
 
 
-def create_user(
-    session: Session,
-    *,
-    username: str,
-    full_name: str,
-    email: str,
-    roles: list[str],
-    approval_roles: list[str],
-    manager: str | None,
-    password_hash: str,
-) -> User:
-    """A new user; the caller has checked that the username is free."""
-    user = User(
-        username=username,
-        full_name=full_name,
-        email=email,
-        roles=roles,
-        approval_roles=approval_roles,
-        manager=manager,
-        password_hash=password_hash,
-    )
-    session.add(user)
-    session.flush()
-    return user
-
-
 def would_report_to_itself(session: Session, *, username: str, manager: str) -> bool:
     """Whether making `manager` the manager of `username` closes a loop in the reporting line
     (escalation climbs it, so a loop would escalate in circles)."""

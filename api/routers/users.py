@@ -129,7 +129,8 @@ def create_user(body: UserCreate, user: AdminUser, session: SessionDep) -> UserP
         approval_roles=approval_roles,
         manager=body.manager,
     )
-    created = users.create_user(
+    # The username is free (checked above), so this creates.
+    created = users.upsert_user(
         session,
         username=body.username,
         full_name=body.full_name,
