@@ -29,6 +29,7 @@ from api.routers import (
     quotes,
     reports,
     templates,
+    users,
 )
 from dealdesk import temporal as temporal_client
 from dealdesk.settings import Settings, get_settings
@@ -106,6 +107,7 @@ def create_app(
         policies,
         templates,
         reports,
+        users,
     ):
         api.include_router(module.router)
     app.include_router(api)

@@ -1103,6 +1103,44 @@ def approval_bands(
     )
 
 
+def margin_bands(
+    session: Session,
+    *,
+    edges_bp: Sequence[int],
+    view: MarginView,
+    group_by: Sequence[Dim],
+    where: ReportFilter,
+) -> list[ReportRow]:
+    """Deals by band of their gross margin percent (band 0 is below the first edge, band i is
+    [edge i-1, edge i) in basis points, the last open): the margin distribution. A deal with
+    no revenue has no margin percent and is left out."""
+    dims = _check(group_by, DEAL_DIMS)
+    if list(edges_bp) != sorted(set(edges_bp)):
+        raise ValueError("band edges must increase")
+    revenue, cost = RD.c.net_minor, RD.c.cost_minor
+    # margin / revenue < edge / 10,000, multiplied out so the comparison stays in integers
+    # (exact on both databases; no percent is rounded before it is banded).
+    band = case(
+        *(
+            ((revenue - cost) * _const(10_000) < _const(edge) * revenue, _const(i))
+            for i, edge in enumerate(edges_bp)
+        ),
+        else_=_const(len(edges_bp)),
+    )
+    columns, keys = _grouped(
+        dims, [_deal_dim(d, RD, where.date_field) for d in dims], currency=None
+    )
+    statement = (
+        select(*columns, band.label("band"), func.count().label("deals"))
+        .where(revenue > 0, *_deal_where(where, RD), *_view_clause(view, RD))
+        .group_by(*keys, *_positions(len(keys) + 1, 1))
+        .order_by(*keys, *_positions(len(keys) + 1, 1))
+    )
+    return _rows(
+        session.execute(statement), [*(d.value for d in dims), "band"], ["deals"], money=False
+    )
+
+
 # -- bookings -------------------------------------------------------------------------------
 
 BOOKING_MEASURES = ("orders", "acv", "tcv", "new_customer_acv", "existing_customer_acv", "quota")

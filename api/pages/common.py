@@ -68,6 +68,7 @@ def nav_for(user: User | None) -> list[dict[str, str]]:
         ({"admin"}, "/admin/policy", "Policy"),
         ({"admin"}, "/admin/templates", "Templates"),
         ({"admin"}, "/admin/catalog", "Catalog"),
+        ({"admin"}, "/admin/users", "Users"),
     ]
     seen: set[str] = set()
     out = []
