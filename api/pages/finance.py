@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
+from api.authorization import CurrentUser
 from api.deps import SettingsDep
-from api.pages.common import render, require_page_role
-from store.tables import User
+from api.pages.common import render
 
 router = APIRouter()
 
@@ -25,12 +23,10 @@ REPORTS = (
     ("cycle-times/tasks", "Approval task times by role", "role"),
 )
 
-FinancePage = Annotated[User, Depends(require_page_role("finance", "admin"))]
-
 
 @router.get("/finance", response_class=HTMLResponse)
 async def finance_dashboard(
-    request: Request, user: FinancePage, settings: SettingsDep
+    request: Request, user: CurrentUser, settings: SettingsDep
 ) -> HTMLResponse:
     return render(
         request,

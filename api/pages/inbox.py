@@ -9,8 +9,9 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 
+from api.authorization import CurrentUser
 from api.deps import SessionFactoryDep, SettingsDep
-from api.pages.common import ROLE_LABELS, ApproverPage, render
+from api.pages.common import ROLE_LABELS, render
 from api.routers.approvals import get_task
 from store import deals
 from store.db import SessionFactory
@@ -79,7 +80,7 @@ def _items(sessions: SessionFactory, user: User) -> list[dict[str, Any]]:
 
 @router.get("/inbox", response_class=HTMLResponse)
 async def inbox(
-    request: Request, user: ApproverPage, settings: SettingsDep, sessions: SessionFactoryDep
+    request: Request, user: CurrentUser, settings: SettingsDep, sessions: SessionFactoryDep
 ) -> HTMLResponse:
     items = await run_in_threadpool(_items, sessions, user)
     kinds: dict[str, list[str]] = defaultdict(list)

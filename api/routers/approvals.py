@@ -7,7 +7,8 @@ from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.concurrency import run_in_threadpool
 from sqlmodel import Session
 
-from api.deps import ApproverUser, SessionDep, SessionFactoryDep, TemporalDep
+from api.authorization import CurrentUser
+from api.deps import SessionDep, SessionFactoryDep, TemporalDep
 from api.diff import changes
 from api.schemas import (
     DealSummary,
@@ -37,7 +38,7 @@ def _queue_item(task: ApprovalTask, deal: Deal, version: DealVersion, now: datet
 
 @router.get("")
 def list_my_tasks(
-    user: ApproverUser,
+    user: CurrentUser,
     session: SessionDep,
     task_status: Annotated[TaskStatus | None, Query(alias="status")] = TaskStatus.OPEN,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
@@ -64,7 +65,7 @@ def _my_task(session: Session, *, task_id: str, username: str) -> ApprovalTask:
 
 
 @router.get("/{task_id}")
-def get_task(task_id: str, user: ApproverUser, session: SessionDep) -> TaskDetail:
+def get_task(task_id: str, user: CurrentUser, session: SessionDep) -> TaskDetail:
     """One task with what changed since the version an approver last approved."""
     task = _my_task(session, task_id=task_id, username=user.username)
     deal = deals.get_deal(session, deal_id=task.deal_id)
@@ -94,26 +95,19 @@ def get_task(task_id: str, user: ApproverUser, session: SessionDep) -> TaskDetai
 async def decide(
     task_id: str,
     body: DecisionRequest,
-    user: ApproverUser,
+    user: CurrentUser,
     sessions: SessionFactoryDep,
     temporal: TemporalDep,
 ) -> DecisionResponse:
     """Deliver a decision to the deal's workflow; refusals come back synchronously."""
 
-    def load() -> tuple[ApprovalTask | None, str | None]:
+    def load() -> ApprovalTask | None:
         with sessions() as session:
-            task = deals.get_task(session, task_id=task_id)
-            deal = deals.get_deal(session, deal_id=task.deal_id) if task else None
-            return task, deal.owner if deal else None
+            return deals.get_task(session, task_id=task_id)
 
-    task, owner = await run_in_threadpool(load)
-    if task is None or owner is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="task not found")
-    if owner == user.username:
-        raise HTTPException(
-            status.HTTP_403_FORBIDDEN, detail="the submitter of a deal may not decide on it"
-        )
-    if task.assignee != user.username:
+    # The authorization gate has checked the task is the caller's and the deal not theirs.
+    task = await run_in_threadpool(load)
+    if task is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="task not found")
     handle = temporal.get_workflow_handle_for(DealWorkflow.run, workflow_id(task.deal_id))
     result = await send_update(

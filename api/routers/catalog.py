@@ -5,7 +5,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from api.deps import AdminUser, CurrentUser, SessionDep
+from api.authorization import CurrentUser
+from api.deps import SessionDep
 from pricing import Product, ProductSpec
 from store import catalog, deals
 
@@ -20,7 +21,7 @@ def list_products(user: CurrentUser, session: SessionDep) -> list[Product]:
 
 
 @router.put("/products/{sku}")
-def put_product(sku: SkuPath, spec: ProductSpec, user: AdminUser, session: SessionDep) -> Product:
+def put_product(sku: SkuPath, spec: ProductSpec, user: CurrentUser, session: SessionDep) -> Product:
     """Create or replace a product. Deals already submitted keep the price they were given."""
     now = datetime.now(UTC)
     # The request's session has already read the user; the revision and its audit row

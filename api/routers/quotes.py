@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.deps import CurrentUser, SessionDep
+from api.authorization import CurrentUser
+from api.deps import SessionDep
 from api.pricing_service import preview_approvals, price_current
 from api.schemas import QuoteResponse
 from pricing import DealInput
