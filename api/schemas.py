@@ -9,8 +9,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 from api.diff import Change
-from policies import ApprovalPlan
-from pricing import DealInput, Figures, PricedLine
+from policies import ApprovalPlan, DealFacts
+from pricing import BreakdownItem, DealInput, Figures, PricedLine
 from store.tables import ApprovalTask, Deal, DealVersion
 from workflows.messages import DealStatus, Decision, TaskStatus
 
@@ -44,7 +44,8 @@ class DealSummary(BaseModel):
     version: int
     acv: Decimal | None
     tcv: Decimal | None
-    gross_margin_pct: Decimal | None
+    # Left out for a caller whose roles may not read it (api/exposure.py).
+    gross_margin_pct: Decimal | None = None
     created_at: datetime
     updated_at: datetime
 
@@ -68,11 +69,41 @@ class DealSummary(BaseModel):
         )
 
 
+# The figures as the API answers them: each cost figure (policies.COST_FIELDS) is left out for
+# a caller whose roles may not read it, so the models say it may be absent. Widening a field
+# in a subclass is what mypy's `assignment` check refuses; here it is the point.
+
+
+class FiguresView(Figures):
+    cost_tcv_estimated: Decimal | None = None  # type: ignore[assignment]
+    gross_margin: Decimal | None = None  # type: ignore[assignment]
+    gross_margin_pct: Decimal | None = None
+
+
+class BreakdownItemView(BreakdownItem):
+    cost: Decimal | None = None  # type: ignore[assignment]
+
+
+class PricedLineView(PricedLine):
+    cost_tcv_estimated: Decimal | None = None  # type: ignore[assignment]
+    gross_margin: Decimal | None = None  # type: ignore[assignment]
+    gross_margin_pct: Decimal | None = None
+    breakdown: list[BreakdownItemView]  # type: ignore[assignment]
+
+
+class DealFactsView(DealFacts):
+    gross_margin_pct: Decimal | None = None  # type: ignore[assignment]
+
+
+class ApprovalPlanView(ApprovalPlan):
+    facts: DealFactsView
+
+
 class PricedFigures(BaseModel):
     currency: str
     term_months: int
-    lines: list[PricedLine]
-    totals: Figures
+    lines: list[PricedLineView]
+    totals: FiguresView
 
 
 class TaskPublic(BaseModel):
@@ -118,7 +149,7 @@ class DealDetail(DealSummary):
     catalog_version: int
     policy_version: int | None
     priced: PricedFigures | None
-    approvals: ApprovalPlan | None
+    approvals: ApprovalPlanView | None
     tasks: list[TaskPublic]
 
 
@@ -154,7 +185,7 @@ class WithdrawRequest(BaseModel):
 
 
 class QuoteResponse(PricedFigures):
-    approvals: ApprovalPlan | None
+    approvals: ApprovalPlanView | None
 
 
 class SendRequest(BaseModel):

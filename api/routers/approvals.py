@@ -10,6 +10,7 @@ from sqlmodel import Session
 from api.authorization import CurrentUser
 from api.deps import SessionDep, SessionFactoryDep, TemporalDep
 from api.diff import changes
+from api.exposure import HiddenFields, exposed
 from api.schemas import (
     DealSummary,
     DecisionRequest,
@@ -36,10 +37,11 @@ def _queue_item(task: ApprovalTask, deal: Deal, version: DealVersion, now: datet
     )
 
 
-@router.get("")
+@router.get("", response_model_exclude_unset=True)
 def list_my_tasks(
     user: CurrentUser,
     session: SessionDep,
+    hidden: HiddenFields,
     task_status: Annotated[TaskStatus | None, Query(alias="status")] = TaskStatus.OPEN,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
@@ -53,7 +55,10 @@ def list_my_tasks(
         offset=offset,
     )
     now = datetime.now(UTC)
-    return [_queue_item(task, deal, version, now) for task, deal, version in rows]
+    return [
+        exposed(QueueItem, _queue_item(task, deal, version, now), hidden)
+        for task, deal, version in rows
+    ]
 
 
 def _my_task(session: Session, *, task_id: str, username: str) -> ApprovalTask:
@@ -64,8 +69,13 @@ def _my_task(session: Session, *, task_id: str, username: str) -> ApprovalTask:
     return task
 
 
-@router.get("/{task_id}")
-def get_task(task_id: str, user: CurrentUser, session: SessionDep) -> TaskDetail:
+@router.get("/{task_id}", response_model_exclude_unset=True)
+def get_task(
+    task_id: str,
+    user: CurrentUser,
+    session: SessionDep,
+    hidden: HiddenFields,
+) -> TaskDetail:
     """One task with what changed since the version an approver last approved."""
     task = _my_task(session, task_id=task_id, username=user.username)
     deal = deals.get_deal(session, deal_id=task.deal_id)
@@ -82,13 +92,19 @@ def get_task(task_id: str, user: CurrentUser, session: SessionDep) -> TaskDetail
         else None
     )
     item = _queue_item(task, deal, current, datetime.now(UTC))
-    return TaskDetail(
+    detail = TaskDetail(
         **item.model_dump(),
         compared_with_version=earlier_version,
-        changes=changes(earlier.input, current.input) if earlier else [],
+        changes=[
+            # A change's path ends in the field's name, e.g. lines[1].charges[0].unit_cost.
+            c
+            for c in (changes(earlier.input, current.input) if earlier else [])
+            if c.path.rsplit(".", 1)[-1] not in hidden
+        ],
         totals_before=(earlier.priced or {}).get("totals") if earlier else None,
         totals_after=(current.priced or {}).get("totals"),
     )
+    return exposed(TaskDetail, detail, hidden)
 
 
 @router.post("/{task_id}/decision")

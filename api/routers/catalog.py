@@ -7,6 +7,7 @@ from fastapi import APIRouter, Path
 
 from api.authorization import CurrentUser
 from api.deps import SessionDep
+from api.exposure import HiddenFields, exposed
 from pricing import Product, ProductSpec
 from store import catalog, deals
 
@@ -15,9 +16,10 @@ router = APIRouter(prefix="/catalog", tags=["catalog"])
 SkuPath = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
 
 
-@router.get("/products")
-def list_products(user: CurrentUser, session: SessionDep) -> list[Product]:
-    return sorted(catalog.products_at(session).values(), key=lambda p: p.sku)
+@router.get("/products", response_model_exclude_unset=True)
+def list_products(user: CurrentUser, session: SessionDep, hidden: HiddenFields) -> list[Product]:
+    products = sorted(catalog.products_at(session).values(), key=lambda p: p.sku)
+    return [exposed(Product, product, hidden) for product in products]
 
 
 @router.put("/products/{sku}")

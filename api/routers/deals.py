@@ -16,8 +16,10 @@ from activities.documents import HTML, PDF
 from api.access import sees_all_deals, visible_deal
 from api.authorization import CurrentUser
 from api.deps import SessionDep, SessionFactoryDep, SettingsDep, TemporalDep
+from api.exposure import HiddenFields, exposed, redact
 from api.pricing_service import price_current
 from api.schemas import (
+    ApprovalPlanView,
     AuditEntry,
     DealCreated,
     DealDetail,
@@ -31,7 +33,6 @@ from api.schemas import (
 )
 from api.workflow_calls import body_hash, send_update, sla_override
 from dealdesk.links import ProposalLinks
-from policies import ApprovalPlan
 from pricing import DealInput
 from store import deals, documents
 from store.db import SessionFactory
@@ -194,40 +195,54 @@ async def withdraw_deal(
     )
 
 
-@router.get("")
+@router.get("", response_model_exclude_unset=True)
 def list_deals(
     user: CurrentUser,
     session: SessionDep,
+    hidden: HiddenFields,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[DealSummary]:
     """The caller's own deals; finance and admins see every deal."""
     owner = None if sees_all_deals(user) else user.username
     rows = deals.list_deals(session, owner=owner, limit=limit, offset=offset)
-    return [DealSummary.from_rows(deal, version) for deal, version in rows]
+    return [
+        exposed(DealSummary, DealSummary.from_rows(deal, version), hidden) for deal, version in rows
+    ]
 
 
-@router.get("/{deal_id}")
-def get_deal(deal_id: str, user: CurrentUser, session: SessionDep) -> DealDetail:
+@router.get("/{deal_id}", response_model_exclude_unset=True)
+def get_deal(
+    deal_id: str, user: CurrentUser, session: SessionDep, hidden: HiddenFields
+) -> DealDetail:
     deal = visible_deal(session, user=user, deal_id=deal_id)
     version = deals.require_version(session, deal_id=deal.id, version=deal.current_version)
     summary = DealSummary.from_rows(deal, version)
-    return DealDetail(
+    detail = DealDetail(
         **summary.model_dump(),
         input=DealInput.model_validate(version.input),
         catalog_version=version.catalog_version,
         policy_version=version.policy_version,
         priced=PricedFigures.model_validate(version.priced) if version.priced else None,
-        approvals=ApprovalPlan.model_validate(version.plan) if version.plan else None,
+        approvals=ApprovalPlanView.model_validate(version.plan) if version.plan else None,
         tasks=[TaskPublic.from_row(t) for t in deals.tasks_for_deal(session, deal_id=deal.id)],
     )
+    return exposed(DealDetail, detail, hidden)
 
 
 @router.get("/{deal_id}/history")
-def get_history(deal_id: str, user: CurrentUser, session: SessionDep) -> list[AuditEntry]:
+def get_history(
+    deal_id: str, user: CurrentUser, session: SessionDep, hidden: HiddenFields
+) -> list[AuditEntry]:
     deal = visible_deal(session, user=user, deal_id=deal_id)
     return [
-        AuditEntry(event=e.event, version=e.version, actor=e.actor, at=e.at, detail=e.detail)
+        AuditEntry(
+            event=e.event,
+            version=e.version,
+            actor=e.actor,
+            at=e.at,
+            detail=redact(e.detail, hidden),
+        )
         for e in deals.history(session, deal_id=deal.id)
     ]
 
