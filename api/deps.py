@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlmodel import Session
 from temporalio.client import Client
@@ -43,3 +43,10 @@ SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 SessionFactoryDep = Annotated[SessionFactory, Depends(get_session_factory)]
 SessionDep = Annotated[Session, Depends(get_session)]
 TemporalDep = Annotated[Client, Depends(get_temporal)]
+
+# Page sizes over the maximum are refused (422), not clamped: a client asking for more than it
+# gets would otherwise take a short page for the last one. An offset past any real list is
+# refused too, before it reaches the database (SQLite's integers stop at 2**63).
+MAX_PAGE = 200
+PageLimit = Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"1 to {MAX_PAGE}")]
+PageOffset = Annotated[int, Query(ge=0, le=1_000_000)]

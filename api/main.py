@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, Depends, FastAPI, Request, status
+from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import (
     get_redoc_html,
@@ -19,7 +20,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from api import authorization, health
+from api import authorization, errors, health
 from api.headers import NoStore
 from api.limits import BodySizeLimit
 from api.metrics import install_metrics
@@ -111,6 +112,8 @@ def create_app(
             content={"detail": "the database is unavailable or busy; try again"},
             headers={"Retry-After": "1"},
         )
+
+    app.add_exception_handler(RequestValidationError, errors.validation_failed)
 
     # Unreachable, locked, or out of pooled connections: a 503 the client may retry, never a 500.
     app.add_exception_handler(OperationalError, database_unavailable)

@@ -4,15 +4,34 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field
+from pydantic_core import PydanticCustomError
 
 from api.diff import Change
 from policies import ApprovalPlan, DealFacts
-from pricing import BreakdownItem, DealInput, Figures, PricedLine
+from pricing import Amount, BreakdownItem, DealInput, Figures, PricedLine
 from store.tables import ApprovalTask, Deal, DealVersion
 from workflows.messages import DealStatus, Decision, TaskStatus
+
+MAX_COMMENT_BYTES = 4000
+
+
+def _comment_bytes(text: str) -> str:
+    # max_length counts characters: 4,000 of them may be 16,000 bytes of UTF-8.
+    size = len(text.encode())
+    if size > MAX_COMMENT_BYTES:
+        raise PydanticCustomError(
+            "comment_too_long",
+            "at most {limit} bytes of UTF-8 (this is {size})",
+            {"limit": MAX_COMMENT_BYTES, "size": size},
+        )
+    return text
+
+
+Comment = Annotated[str, Field(max_length=MAX_COMMENT_BYTES), AfterValidator(_comment_bytes)]
+"""Free text a person writes (a decision's comment, a reason, a message): 4,000 bytes at most."""
 
 
 class Token(BaseModel):
@@ -165,11 +184,14 @@ class DecisionRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     decision: Decision
-    comment: str = Field(default="", max_length=4000)
+    comment: Comment = ""
     # The version the approver looked at; a decision on an older one is refused (409).
-    version: int | None = None
-    # Negotiating limits granted with an approval, e.g. {"max_line_discount_pct": "25"}.
-    limits: dict[str, Decimal] = Field(default_factory=dict, max_length=20)
+    version: int | None = Field(default=None, ge=1, le=1_000_000)
+    # Negotiating limits granted with an approval, e.g. {"max_line_discount_pct": "25"}: decimal
+    # strings, bounded like every amount (never a JSON number, NaN or 1e999999).
+    limits: dict[Annotated[str, Field(max_length=64)], Amount] = Field(
+        default_factory=dict, max_length=20
+    )
 
 
 class DecisionResponse(BaseModel):
@@ -181,7 +203,7 @@ class DecisionResponse(BaseModel):
 class WithdrawRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason: str = Field(default="", max_length=4000)
+    reason: Comment = ""
 
 
 class QuoteResponse(PricedFigures):
@@ -193,7 +215,7 @@ class SendRequest(BaseModel):
 
     # The customer's contact who receives the proposal and its acceptance link.
     to: EmailStr = Field(max_length=254)
-    message: str = Field(default="", max_length=4000)
+    message: Comment = ""
 
 
 class SendResponse(BaseModel):

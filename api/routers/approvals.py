@@ -8,7 +8,7 @@ from fastapi.concurrency import run_in_threadpool
 from sqlmodel import Session
 
 from api.authorization import CurrentUser
-from api.deps import SessionDep, SessionFactoryDep, TemporalDep
+from api.deps import PageLimit, PageOffset, SessionDep, SessionFactoryDep, TemporalDep
 from api.diff import changes
 from api.exposure import HiddenFields, exposed
 from api.schemas import (
@@ -43,8 +43,8 @@ def list_my_tasks(
     session: SessionDep,
     hidden: HiddenFields,
     task_status: Annotated[TaskStatus | None, Query(alias="status")] = TaskStatus.OPEN,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: PageLimit = 50,
+    offset: PageOffset = 0,
 ) -> list[QueueItem]:
     """The caller's tasks, oldest first (open ones unless `status` says otherwise)."""
     rows = deals.list_tasks(

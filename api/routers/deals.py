@@ -15,7 +15,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from activities.documents import HTML, PDF
 from api.access import sees_all_deals, visible_deal
 from api.authorization import CurrentUser
-from api.deps import SessionDep, SessionFactoryDep, SettingsDep, TemporalDep
+from api.deps import PageLimit, PageOffset, SessionDep, SessionFactoryDep, SettingsDep, TemporalDep
 from api.exposure import HiddenFields, exposed, redact
 from api.pricing_service import price_current
 from api.schemas import (
@@ -200,8 +200,8 @@ def list_deals(
     user: CurrentUser,
     session: SessionDep,
     hidden: HiddenFields,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: PageLimit = 50,
+    offset: PageOffset = 0,
 ) -> list[DealSummary]:
     """The caller's own deals; finance and admins see every deal."""
     owner = None if sees_all_deals(user) else user.username
