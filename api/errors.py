@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import math
+import uuid
 from typing import Any
 
 from fastapi import HTTPException, Request, status
@@ -41,4 +43,27 @@ async def validation_failed(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(
         status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
         content={"detail": jsonable_encoder(_json_safe(exc.errors()))},
+    )
+
+
+_log = logging.getLogger("dealdesk.api")
+
+
+async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+    """Any unexpected failure: logged in full, answered with an id to quote and nothing else
+    (no traceback, SQL or file path; they tell an attacker how the service is built)."""
+    error_id = uuid.uuid4().hex
+    _log.error(
+        "unhandled error %s on %s %s",
+        error_id,
+        request.method,
+        request.url.path,
+        exc_info=exc,
+        extra={"error_id": error_id},
+    )
+    return JSONResponse(
+        status_code=status.HTTP_500_INTERNAL_SERVER_ERROR,
+        content={"detail": "internal error; quote this id to support", "error_id": error_id},
+        # Served outside every middleware, NoStore's included.
+        headers={"Cache-Control": "no-store"},
     )

@@ -114,6 +114,9 @@ def create_app(
         )
 
     app.add_exception_handler(RequestValidationError, errors.validation_failed)
+    # Starlette serves it from its outermost middleware, after which it re-raises for the
+    # server's log; the client gets the JSON answer only.
+    app.add_exception_handler(Exception, errors.internal_error)
 
     # Unreachable, locked, or out of pooled connections: a 503 the client may retry, never a 500.
     app.add_exception_handler(OperationalError, database_unavailable)
