@@ -186,7 +186,7 @@ class DecisionRequest(BaseModel):
     decision: Decision
     comment: Comment = ""
     # The version the approver looked at; a decision on an older one is refused (409).
-    version: int | None = Field(default=None, ge=1, le=1_000_000)
+    version: int | None = Field(default=None, ge=0, le=1_000_000)
     # Negotiating limits granted with an approval, e.g. {"max_line_discount_pct": "25"}: decimal
     # strings, bounded like every amount (never a JSON number, NaN or 1e999999).
     limits: dict[Annotated[str, Field(max_length=64)], Amount] = Field(
