@@ -16,8 +16,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.authorization import CurrentUser
 from api.deps import SessionFactoryDep, SettingsDep
-from api.pages.common import ROLE_LABELS, AdminPage, render
+from api.pages.common import ROLE_LABELS, render
 from api.pricing_service import price_current
 from api.routers.policies import MAX_POLICY_BYTES
 from api.routers.users import AppRole
@@ -50,7 +51,7 @@ def _active_document(sessions: SessionFactory) -> tuple[int, str]:
 
 @router.get("/policy", response_class=HTMLResponse)
 async def policy_page(
-    request: Request, user: AdminPage, settings: SettingsDep, sessions: SessionFactoryDep
+    request: Request, user: CurrentUser, settings: SettingsDep, sessions: SessionFactoryDep
 ) -> HTMLResponse:
     version, document = await run_in_threadpool(_active_document, sessions)
     recent = await run_in_threadpool(_recent_deals, sessions)
@@ -128,7 +129,7 @@ def _dry_run(sessions: SessionFactory, body: DryRunRequest, draft: Policy) -> di
 
 @router.post("/policy/dry-run")
 async def policy_dry_run(
-    body: DryRunRequest, user: AdminPage, sessions: SessionFactoryDep
+    body: DryRunRequest, user: CurrentUser, sessions: SessionFactoryDep
 ) -> dict[str, Any]:
     """Route a recent deal through the draft (and the active policy, to compare); saves nothing."""
     try:
@@ -161,7 +162,7 @@ def _template_state(sessions: SessionFactory, name: DocumentKind) -> dict[str, A
 @router.get("/templates", response_class=HTMLResponse)
 async def templates_page(
     request: Request,
-    user: AdminPage,
+    user: CurrentUser,
     settings: SettingsDep,
     sessions: SessionFactoryDep,
     name: Annotated[DocumentKind, Query()] = "proposal",
@@ -197,7 +198,7 @@ def _products(sessions: SessionFactory) -> list[dict[str, Any]]:
 
 @router.get("/catalog", response_class=HTMLResponse)
 async def catalog_page(
-    request: Request, user: AdminPage, settings: SettingsDep, sessions: SessionFactoryDep
+    request: Request, user: CurrentUser, settings: SettingsDep, sessions: SessionFactoryDep
 ) -> HTMLResponse:
     products = await run_in_threadpool(_products, sessions)
     return render(
@@ -248,7 +249,7 @@ def _people(sessions: SessionFactory) -> dict[str, Any]:
 
 @router.get("/users", response_class=HTMLResponse)
 async def users_page(
-    request: Request, user: AdminPage, settings: SettingsDep, sessions: SessionFactoryDep
+    request: Request, user: CurrentUser, settings: SettingsDep, sessions: SessionFactoryDep
 ) -> HTMLResponse:
     context = await run_in_threadpool(_people, sessions)
     return render(

@@ -14,13 +14,14 @@ from decimal import Decimal
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 
+from api.authorization import CurrentUser
 from api.deps import SessionFactoryDep, SettingsDep
 from api.pages.charts import Chart, bar_chart, percent_label, scatter_chart, short
-from api.pages.common import ROLE_LABELS, render, require_page_role
+from api.pages.common import ROLE_LABELS, render
 from api.routers import reports
 from store.db import SessionFactory
 from store.reporting import Dim, ReportFilter
@@ -40,8 +41,6 @@ REPORTS = (
     ("cycle-times", "Deal cycle times", ""),
     ("cycle-times/tasks", "Approval task times by role", "role"),
 )
-
-FinancePage = Annotated[User, Depends(require_page_role("finance", "admin"))]
 
 
 def _money(value: str | None, currency: str) -> str:
@@ -236,7 +235,7 @@ def _charts(
 @router.get("/finance", response_class=HTMLResponse)
 async def finance_dashboard(
     request: Request,
-    user: FinancePage,
+    user: CurrentUser,
     settings: SettingsDep,
     sessions: SessionFactoryDep,
     date_from: Annotated[date | None, Query(alias="from")] = None,

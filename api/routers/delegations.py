@@ -6,9 +6,10 @@ from fastapi import APIRouter, HTTPException, Response, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 from sqlmodel import Session, col, select
 
-from api.deps import ApproverUser, CurrentUser, SessionDep
+from api.authorization import CurrentUser
+from api.deps import SessionDep
 from store import deals, users
-from store.tables import Delegation, User
+from store.tables import Delegation
 
 router = APIRouter(prefix="/delegations", tags=["delegations"])
 
@@ -66,7 +67,7 @@ def list_delegations(user: CurrentUser, session: SessionDep) -> list[DelegationP
 
 @router.post("", status_code=status.HTTP_201_CREATED)
 def create_delegation(
-    body: DelegationCreate, user: ApproverUser, session: SessionDep
+    body: DelegationCreate, user: CurrentUser, session: SessionDep
 ) -> DelegationPublic:
     """While the window is open, new tasks for the delegator go to the delegate instead."""
     delegator = body.delegator or user.username
@@ -126,19 +127,19 @@ def create_delegation(
     return _public(row)
 
 
-def _own_window(session: Session, user: User, delegation_id: int) -> Delegation:
-    """The window if `user` gave it or is an admin; 404 otherwise."""
+def _window(session: Session, delegation_id: int) -> Delegation:
+    """The window; the authorization gate lets only its delegator (or an admin) this far."""
     row = session.get(Delegation, delegation_id)
-    if row is None or (row.delegator != user.username and "admin" not in user.roles):
+    if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="delegation not found")
     return row
 
 
 @router.post("/{delegation_id}/end")
-def end_delegation(delegation_id: int, user: ApproverUser, session: SessionDep) -> DelegationPublic:
+def end_delegation(delegation_id: int, user: CurrentUser, session: SessionDep) -> DelegationPublic:
     """Close an open window now, keeping it on record; tasks already handed over stay with the
     delegate. A window not yet open is cancelled with DELETE instead."""
-    row = _own_window(session, user, delegation_id)
+    row = _window(session, delegation_id)
     now = datetime.now(UTC)
     if not row.starts_at <= now < row.ends_at:
         raise HTTPException(
@@ -164,8 +165,8 @@ def end_delegation(delegation_id: int, user: ApproverUser, session: SessionDep) 
 
 
 @router.delete("/{delegation_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_delegation(delegation_id: int, user: ApproverUser, session: SessionDep) -> Response:
-    row = _own_window(session, user, delegation_id)
+def delete_delegation(delegation_id: int, user: CurrentUser, session: SessionDep) -> Response:
+    row = _window(session, delegation_id)
     deals.append_audit(
         session,
         subject_type="delegation",

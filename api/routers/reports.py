@@ -24,7 +24,8 @@ from openpyxl.styles import Font  # type: ignore[import-untyped]
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from pydantic_core import to_json
 
-from api.deps import AdminUser, SessionDep, SessionFactoryDep, require_role
+from api.authorization import CurrentUser
+from api.deps import SessionDep, SessionFactoryDep
 from pricing import Amount, CurrencyCode, minor_units
 from pricing.money import HUNDRED
 from store import deals, reporting, users
@@ -39,12 +40,10 @@ from store.reporting import (
     ReportFilter,
     ReportRow,
 )
-from store.tables import User
 from workflows.messages import DealStatus
 
 router = APIRouter(prefix="/reports", tags=["reports"])
 
-FinanceUser = Annotated[User, Depends(require_role("finance", "admin"))]
 
 CSV_TYPE = "text/csv"
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -692,7 +691,7 @@ def _margin_row(row: ReportRow) -> dict[str, Any]:
     responses=_FORMATS_DOC,
 )
 def margins_report(
-    user: FinanceUser,
+    user: CurrentUser,
     sessions: SessionFactoryDep,
     where: FilterDep,
     view: Annotated[
@@ -746,7 +745,7 @@ def _waterfall_row(row: ReportRow) -> dict[str, Any]:
 
 @router.get("/discounts", response_model=Report[WaterfallRow], responses=_FORMATS_DOC)
 def discounts_report(
-    user: FinanceUser,
+    user: CurrentUser,
     sessions: SessionFactoryDep,
     where: FilterDep,
     group_by: LineGroupBy = None,
@@ -767,7 +766,7 @@ def discounts_report(
 
 @router.get("/discounts/approvals", response_model=Report[ApprovalNeedRow], responses=_FORMATS_DOC)
 def approvals_needed_report(
-    user: FinanceUser,
+    user: CurrentUser,
     sessions: SessionFactoryDep,
     where: FilterDep,
     group_by: DealGroupBy = None,
@@ -796,7 +795,7 @@ _DEFAULT_BANDS = "5,10,15,20,30,50"
 
 @router.get("/discounts/bands", response_model=Report[BandRow], responses=_FORMATS_DOC)
 def approval_bands_report(
-    user: FinanceUser,
+    user: CurrentUser,
     sessions: SessionFactoryDep,
     where: FilterDep,
     bands: Annotated[
@@ -891,7 +890,7 @@ DEFAULT_MARGIN_BANDS = "0,10,20,30,40,50,60,70,80,90"
 
 @router.get("/margins/bands", response_model=Report[MarginBandRow], responses=_FORMATS_DOC)
 def margin_bands_report(
-    user: FinanceUser,
+    user: CurrentUser,
     sessions: SessionFactoryDep,
     where: FilterDep,
     view: Annotated[
@@ -957,7 +956,7 @@ def _booking_row(row: ReportRow) -> dict[str, Any]:
 
 @router.get("/bookings", response_model=Report[BookingRow], responses=_FORMATS_DOC)
 def bookings_report(
-    user: FinanceUser,
+    user: CurrentUser,
     sessions: SessionFactoryDep,
     where: FilterDep,
     group_by: BookingGroupBy = None,
@@ -996,7 +995,7 @@ def _deal_cycle_row(row: ReportRow) -> dict[str, Any]:
 
 @router.get("/cycle-times", response_model=Report[DealCycleRow], responses=_FORMATS_DOC)
 def cycle_times_report(
-    user: FinanceUser,
+    user: CurrentUser,
     sessions: SessionFactoryDep,
     where: FilterDep,
     group_by: DealGroupBy = None,
@@ -1034,7 +1033,7 @@ def _task_cycle_row(row: ReportRow) -> dict[str, Any]:
 
 @router.get("/cycle-times/tasks", response_model=Report[TaskCycleRow], responses=_FORMATS_DOC)
 def task_cycle_times_report(
-    user: FinanceUser,
+    user: CurrentUser,
     sessions: SessionFactoryDep,
     where: FilterDep,
     group_by: TaskGroupBy = None,
@@ -1073,7 +1072,7 @@ def _pipeline_row(row: ReportRow) -> dict[str, Any]:
 
 @router.get("/pipeline", response_model=Report[PipelineRow], responses=_FORMATS_DOC)
 def pipeline_report(
-    user: FinanceUser,
+    user: CurrentUser,
     sessions: SessionFactoryDep,
     where: FilterDep,
     group_by: DealGroupBy = None,
@@ -1111,7 +1110,7 @@ def _quota_public(row: reporting.QuotaTarget) -> QuotaTargetPublic:
 
 @router.get("/quotas")
 def list_quotas(
-    user: FinanceUser,
+    user: CurrentUser,
     session: SessionDep,
     rep: Names = None,
     period: Names = None,
@@ -1126,7 +1125,7 @@ def list_quotas(
 
 @router.put("/quotas")
 def put_quotas(
-    body: QuotaTargetsIn, user: AdminUser, session: SessionDep
+    body: QuotaTargetsIn, user: CurrentUser, session: SessionDep
 ) -> list[QuotaTargetPublic]:
     """Set quota targets (ACV per rep, period and currency); a target given again replaces
     the earlier one. All or nothing: one invalid target refuses the request."""

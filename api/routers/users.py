@@ -15,7 +15,8 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 from sqlmodel import Session
 
-from api.deps import AdminUser, SessionDep
+from api.authorization import CurrentUser
+from api.deps import SessionDep
 from api.security import hash_new_password
 from store import deals, users
 from store.tables import User
@@ -109,12 +110,12 @@ def _check(
 
 
 @router.get("")
-def list_users(user: AdminUser, session: SessionDep) -> list[UserPublic]:
+def list_users(user: CurrentUser, session: SessionDep) -> list[UserPublic]:
     return [_public(u) for u in users.list_users(session)]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-def create_user(body: UserCreate, user: AdminUser, session: SessionDep) -> UserPublic:
+def create_user(body: UserCreate, user: CurrentUser, session: SessionDep) -> UserPublic:
     """A new user; 409 when the username is taken (so a retried request creates one user)."""
     if users.get_user(session, username=body.username) is not None:
         raise HTTPException(
@@ -157,7 +158,7 @@ def create_user(body: UserCreate, user: AdminUser, session: SessionDep) -> UserP
 
 @router.patch("/{username}")
 def update_user(
-    username: UsernamePath, body: UserUpdate, user: AdminUser, session: SessionDep
+    username: UsernamePath, body: UserUpdate, user: CurrentUser, session: SessionDep
 ) -> UserPublic:
     target = users.get_user(session, username=username)
     if target is None:
