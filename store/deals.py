@@ -122,7 +122,12 @@ def get_deal(session: Session, *, deal_id: str) -> Deal | None:
 
 
 def list_deals(
-    session: Session, *, owner: str | None, limit: int, offset: int
+    session: Session,
+    *,
+    owner: str | None,
+    limit: int,
+    offset: int,
+    statuses: Sequence[str] | None = None,
 ) -> Sequence[tuple[Deal, DealVersion]]:
     query = (
         select(Deal, DealVersion)
@@ -137,6 +142,8 @@ def list_deals(
     )
     if owner is not None:
         query = query.where(Deal.owner == owner)
+    if statuses:
+        query = query.where(col(Deal.status).in_(statuses))
     return session.exec(query).all()
 
 
