@@ -18,7 +18,8 @@ COPY activities activities
 COPY store store
 COPY api api
 COPY templates templates
-RUN uv pip install --system --no-cache --no-deps . \
+# Bytecode compiled here: the workflow sandbox re-imports the workflow module for every run.
+RUN uv pip install --system --no-cache --no-deps --compile-bytecode . \
     && useradd --system --uid 10001 dealdesk
 USER dealdesk
 EXPOSE 8000

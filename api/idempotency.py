@@ -33,7 +33,8 @@ from fastapi.responses import Response
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.deps import CurrentUser, SessionFactoryDep
+from api.authorization import CurrentUser
+from api.deps import SessionFactoryDep
 from store import idempotency
 from store.db import SessionFactory
 

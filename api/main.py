@@ -5,15 +5,22 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, FastAPI, Request, status
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, FastAPI, Request, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.docs import (
+    get_redoc_html,
+    get_swagger_ui_html,
+    get_swagger_ui_oauth2_redirect_html,
+)
+from fastapi.responses import HTMLResponse, JSONResponse
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from api import health, idempotency
+from api import authorization, errors, health, idempotency
 from api.headers import NoStore
 from api.limits import BodySizeLimit
 from api.metrics import install_metrics
@@ -29,6 +36,7 @@ from api.routers import (
     quotes,
     reports,
     templates,
+    users,
 )
 from dealdesk import temporal as temporal_client
 from dealdesk.settings import Settings, get_settings
@@ -64,6 +72,11 @@ def create_app(
         version="0.1.0",
         summary="Deal desk approvals: price, route, approve, propose.",
         lifespan=lifespan,
+        # Served below as routes of our own, so the authorization gate covers them too.
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        dependencies=[Depends(authorization.authorize)],
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -75,6 +88,16 @@ def create_app(
     idempotency.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     app.add_middleware(NoStore)
+    if settings.cors_origins:
+        # Only the origins named: with credentials allowed, a wildcard would let any site
+        # read a signed-in user's answers (Starlette echoes the caller's origin for "*").
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_credentials=True,
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-CSRF-Token"],
+        )
     if settings.metrics_enabled:
         # Last added, so outermost: it also counts the 413s of the body limit.
         install_metrics(app, sessions=app.state.session_factory)
@@ -93,6 +116,11 @@ def create_app(
             headers={"Retry-After": "1"},
         )
 
+    app.add_exception_handler(RequestValidationError, errors.validation_failed)
+    # Starlette serves it from its outermost middleware, after which it re-raises for the
+    # server's log; the client gets the JSON answer only.
+    app.add_exception_handler(Exception, errors.internal_error)
+
     # Unreachable, locked, or out of pooled connections: a 503 the client may retry, never a 500.
     app.add_exception_handler(OperationalError, database_unavailable)
     app.add_exception_handler(PoolTimeoutError, database_unavailable)
@@ -108,6 +136,7 @@ def create_app(
         policies,
         templates,
         reports,
+        users,
     ):
         api.include_router(module.router)
     app.include_router(api)
@@ -120,5 +149,31 @@ def create_app(
         return {"status": "ok"}
 
     app.include_router(health.router)
-
+    _install_docs(app)
+    authorization.install(app)
     return app
+
+
+def _install_docs(app: FastAPI) -> None:
+    """FastAPI's documentation pages, as routes of the app (public in development, for signed-in
+    users in production: the schema maps every route an attacker could try)."""
+
+    @app.get("/openapi.json", include_in_schema=False)
+    async def openapi() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title=f"{app.title} - API",
+            oauth2_redirect_url="/docs/oauth2-redirect",
+        )
+
+    @app.get("/docs/oauth2-redirect", include_in_schema=False)
+    async def swagger_ui_redirect() -> HTMLResponse:
+        return get_swagger_ui_oauth2_redirect_html()
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc() -> HTMLResponse:
+        return get_redoc_html(openapi_url="/openapi.json", title=f"{app.title} - ReDoc")

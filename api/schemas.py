@@ -4,15 +4,34 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field
+from pydantic_core import PydanticCustomError
 
 from api.diff import Change
-from policies import ApprovalPlan
-from pricing import DealInput, Figures, PricedLine
+from policies import ApprovalPlan, DealFacts
+from pricing import Amount, BreakdownItem, DealInput, Figures, PricedLine
 from store.tables import ApprovalTask, Deal, DealVersion
 from workflows.messages import DealStatus, Decision, TaskStatus
+
+MAX_COMMENT_BYTES = 4000
+
+
+def _comment_bytes(text: str) -> str:
+    # max_length counts characters: 4,000 of them may be 16,000 bytes of UTF-8.
+    size = len(text.encode())
+    if size > MAX_COMMENT_BYTES:
+        raise PydanticCustomError(
+            "comment_too_long",
+            "at most {limit} bytes of UTF-8 (this is {size})",
+            {"limit": MAX_COMMENT_BYTES, "size": size},
+        )
+    return text
+
+
+Comment = Annotated[str, Field(max_length=MAX_COMMENT_BYTES), AfterValidator(_comment_bytes)]
+"""Free text a person writes (a decision's comment, a reason, a message): 4,000 bytes at most."""
 
 
 class Token(BaseModel):
@@ -44,7 +63,8 @@ class DealSummary(BaseModel):
     version: int
     acv: Decimal | None
     tcv: Decimal | None
-    gross_margin_pct: Decimal | None
+    # Left out for a caller whose roles may not read it (api/exposure.py).
+    gross_margin_pct: Decimal | None = None
     created_at: datetime
     updated_at: datetime
 
@@ -68,11 +88,41 @@ class DealSummary(BaseModel):
         )
 
 
+# The figures as the API answers them: each cost figure (policies.COST_FIELDS) is left out for
+# a caller whose roles may not read it, so the models say it may be absent. Widening a field
+# in a subclass is what mypy's `assignment` check refuses; here it is the point.
+
+
+class FiguresView(Figures):
+    cost_tcv_estimated: Decimal | None = None  # type: ignore[assignment]
+    gross_margin: Decimal | None = None  # type: ignore[assignment]
+    gross_margin_pct: Decimal | None = None
+
+
+class BreakdownItemView(BreakdownItem):
+    cost: Decimal | None = None  # type: ignore[assignment]
+
+
+class PricedLineView(PricedLine):
+    cost_tcv_estimated: Decimal | None = None  # type: ignore[assignment]
+    gross_margin: Decimal | None = None  # type: ignore[assignment]
+    gross_margin_pct: Decimal | None = None
+    breakdown: list[BreakdownItemView]  # type: ignore[assignment]
+
+
+class DealFactsView(DealFacts):
+    gross_margin_pct: Decimal | None = None  # type: ignore[assignment]
+
+
+class ApprovalPlanView(ApprovalPlan):
+    facts: DealFactsView
+
+
 class PricedFigures(BaseModel):
     currency: str
     term_months: int
-    lines: list[PricedLine]
-    totals: Figures
+    lines: list[PricedLineView]
+    totals: FiguresView
 
 
 class TaskPublic(BaseModel):
@@ -118,7 +168,7 @@ class DealDetail(DealSummary):
     catalog_version: int
     policy_version: int | None
     priced: PricedFigures | None
-    approvals: ApprovalPlan | None
+    approvals: ApprovalPlanView | None
     tasks: list[TaskPublic]
 
 
@@ -134,11 +184,14 @@ class DecisionRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     decision: Decision
-    comment: str = Field(default="", max_length=4000)
+    comment: Comment = ""
     # The version the approver looked at; a decision on an older one is refused (409).
-    version: int | None = None
-    # Negotiating limits granted with an approval, e.g. {"max_line_discount_pct": "25"}.
-    limits: dict[str, Decimal] = Field(default_factory=dict, max_length=20)
+    version: int | None = Field(default=None, ge=0, le=1_000_000)
+    # Negotiating limits granted with an approval, e.g. {"max_line_discount_pct": "25"}: decimal
+    # strings, bounded like every amount (never a JSON number, NaN or 1e999999).
+    limits: dict[Annotated[str, Field(max_length=64)], Amount] = Field(
+        default_factory=dict, max_length=20
+    )
 
 
 class DecisionResponse(BaseModel):
@@ -150,11 +203,11 @@ class DecisionResponse(BaseModel):
 class WithdrawRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason: str = Field(default="", max_length=4000)
+    reason: Comment = ""
 
 
 class QuoteResponse(PricedFigures):
-    approvals: ApprovalPlan | None
+    approvals: ApprovalPlanView | None
 
 
 class SendRequest(BaseModel):
@@ -162,7 +215,7 @@ class SendRequest(BaseModel):
 
     # The customer's contact who receives the proposal and its acceptance link.
     to: EmailStr = Field(max_length=254)
-    message: str = Field(default="", max_length=4000)
+    message: Comment = ""
 
 
 class SendResponse(BaseModel):

@@ -20,6 +20,11 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
+def hash_new_password(password: str) -> str:
+    """A password a person chose: never cached, so its plaintext is not kept in memory."""
+    return _hasher.hash(password)
+
+
 # Verifying against this when the user does not exist keeps both failures equally slow.
 _DUMMY_HASH = _hasher.hash("not-a-real-password")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from pathlib import Path
 
 from temporalio import activity, workflow
 from temporalio.client import Client
@@ -131,7 +132,11 @@ class BaselineWorkflow:
 
 def build_baseline_worker(client: Client, *, task_queue: str, threads: int = 16) -> Worker:
     """The same kind of worker as dealdesk.worker.build_worker: sandboxed workflow, plain `def`
-    activities on a thread pool of the same size."""
+    activities on a thread pool of the same size, workflow bytecode cached the same way."""
+    # Imported here, not at the top: the sandbox re-imports this module for every run.
+    from dealdesk.worker import cache_workflow_bytecode
+
+    cache_workflow_bytecode(Path(__file__).resolve().parent)
     return Worker(
         client,
         task_queue=task_queue,

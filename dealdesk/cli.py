@@ -1,4 +1,4 @@
-"""The `dealdesk` command: up, worker, api, seed, migrate."""
+"""The `dealdesk` command: up, worker, api, seed, migrate, audit verify."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import contextlib
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
@@ -99,6 +100,22 @@ def cmd_migrate(settings: Settings) -> None:
         print(f"database schema already at revision {after} (newest)")
     else:
         print(f"database schema migrated from {before or 'empty'} to revision {after}")
+
+
+def cmd_audit_verify(settings: Settings) -> None:
+    """Walk the whole audit chain; exit 1 with the first broken position and why."""
+    from store import audit, migrate
+    from store.db import session_factory
+
+    with _database(settings) as engine:
+        migrate.check(engine)
+        with session_factory(engine)() as session:
+            started = time.perf_counter()
+            verdict = audit.verify(session)
+            took = time.perf_counter() - started
+    if not verdict.ok:
+        raise SystemExit(f"dealdesk: {verdict.message()}")
+    print(f"{verdict.message()} (verified in {took:.2f} s)")
 
 
 async def _serve(
@@ -224,6 +241,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     sub.add_parser("api", help="serve the API against DEALDESK_TEMPORAL_ADDRESS")
     sub.add_parser("migrate", help="bring the database schema to the newest migration")
     sub.add_parser("seed", help="add the demo data that is missing (development only)")
+    audit = sub.add_parser("audit", help="the tamper-evident audit log")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True)
+    audit_sub.add_parser(
+        "verify", help="check every audit row against the hash chain (exit 1 if broken)"
+    )
     args = parser.parse_args(argv)
     settings = _settings()
     from dealdesk.logging import configure_logging
@@ -239,6 +261,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         asyncio.run(_serve(settings, with_worker=worker, with_api=not worker))
     elif args.command == "migrate":
         cmd_migrate(settings)
+    elif args.command == "audit":
+        cmd_audit_verify(settings)
     elif args.command == "seed":
         if settings.mode != "development":
             raise SystemExit("dealdesk: demo data is seeded only in development mode")

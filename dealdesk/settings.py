@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     # Temporal Cloud API key authentication; the connection uses TLS whenever it is set.
     temporal_api_key: SecretStr | None = None
 
+    # Origins (scheme://host[:port]) whose pages may call the API with the user's credentials;
+    # empty (the default) sends no CORS headers at all. Never "*".
+    cors_origins: list[str] = Field(default_factory=list)
+
     secret_key: SecretStr = SecretStr(DEFAULT_SECRET)
     token_ttl: timedelta = timedelta(hours=8)
     seed_demo_data: bool = True
@@ -95,6 +99,14 @@ class Settings(BaseSettings):
     def _empty_is_unset(cls, value: object) -> object:
         # Compose and CI templates often pass `VAR=` for "not used"; Path("") would be ".".
         return None if value == "" else value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _exact_origins(cls, origins: list[str]) -> list[str]:
+        for origin in origins:
+            if "*" in origin or not origin.startswith(("http://", "https://")):
+                raise ValueError(f"DEALDESK_CORS_ORIGINS takes exact origins, not {origin!r}")
+        return origins
 
     @model_validator(mode="after")
     def _tls_pair(self) -> Settings:

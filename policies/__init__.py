@@ -8,6 +8,7 @@ from policies.errors import NoApproverError, PolicyError, PolicyEvaluationError,
 from policies.evaluator import evaluate, evaluate_facts
 from policies.facts import FACTS, DealFacts, FactSpec, Worse, facts_for
 from policies.loader import (
+    DEFAULT_EXPOSURE,
     CompiledRule,
     Policy,
     SlaPolicy,
@@ -18,8 +19,11 @@ from policies.loader import (
 from policies.plan import ApprovalPlan, PlanStage, Reason
 from policies.reapproval import ApprovedStage, still_approved, validate_limits
 from policies.risk import RiskFactor, RiskResult
+from policies.schema import COST_FIELDS
 
 __all__ = [
+    "COST_FIELDS",
+    "DEFAULT_EXPOSURE",
     "FACTS",
     "ApprovalPlan",
     "ApprovedStage",

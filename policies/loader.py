@@ -6,7 +6,7 @@ import difflib
 import functools
 import types
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 from importlib import resources
@@ -26,6 +26,7 @@ from policies.expressions import (
 from policies.facts import FACTS, FactValue, Worse
 from policies.risk import CompiledFactor, RiskModel
 from policies.schema import (
+    ExposureSpec,
     Mode,
     PolicyDocument,
     RiskFactorSpec,
@@ -98,6 +99,10 @@ class Policy:
     sla: SlaPolicy
     risk: RiskModel
     rules: tuple[CompiledRule, ...]
+    # Role -> the cost figures (schema.COST_FIELDS) it reads in API answers.
+    exposure: Mapping[str, frozenset[str]] = field(
+        default_factory=lambda: _exposure(ExposureSpec())
+    )
 
     def rule(self, rule_id: str) -> CompiledRule:
         for rule in self.rules:
@@ -386,7 +391,17 @@ def _load(text: str) -> Policy:
         sla=_sla(doc.sla),
         risk=risk,
         rules=rules,
+        exposure=_exposure(doc.exposure),
     )
+
+
+def _exposure(spec: ExposureSpec) -> Mapping[str, frozenset[str]]:
+    return types.MappingProxyType(
+        {role: frozenset(fields) for role, fields in spec.model_dump().items()}
+    )
+
+
+DEFAULT_EXPOSURE: Mapping[str, frozenset[str]] = _exposure(ExposureSpec())
 
 
 def default_policy_text() -> str:

@@ -146,6 +146,24 @@ class RuleSpec(_Strict):
         return self
 
 
+CostField = Literal["unit_cost", "cost", "cost_tcv_estimated", "gross_margin", "gross_margin_pct"]
+"""The figures that reveal what we pay: a unit cost, a cost amount, the margin amount (TCV less
+cost) and the margin percent. API answers leave out those a caller's roles may not read."""
+
+COST_FIELDS: frozenset[str] = frozenset(
+    ("unit_cost", "cost", "cost_tcv_estimated", "gross_margin", "gross_margin_pct")
+)
+
+
+class ExposureSpec(_Strict):
+    """Which cost figures each role reads (finance and admins read every one). By default a
+    rep sees the margin percent only, and an approver the margin (percent and amount) it
+    decides on, but no unit cost or cost amount."""
+
+    rep: tuple[CostField, ...] = ("gross_margin_pct",)
+    approver: tuple[CostField, ...] = ("gross_margin", "gross_margin_pct")
+
+
 class PolicyDocument(_Strict):
     version: Annotated[StrictInt, Field(ge=1)]
     fallback_role: StrictStr = "deal_desk"
@@ -153,3 +171,4 @@ class PolicyDocument(_Strict):
     sla: SlaSpec = Field(default_factory=SlaSpec)
     risk: RiskSpec = Field(default_factory=RiskSpec)
     rules: list[RuleSpec] = Field(min_length=1)
+    exposure: ExposureSpec = Field(default_factory=ExposureSpec)

@@ -10,9 +10,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from store import audit
 from store.tables import ApprovalTask, AuditEvent, Deal, DealVersion
 
 
@@ -122,7 +122,12 @@ def get_deal(session: Session, *, deal_id: str) -> Deal | None:
 
 
 def list_deals(
-    session: Session, *, owner: str | None, limit: int, offset: int
+    session: Session,
+    *,
+    owner: str | None,
+    limit: int,
+    offset: int,
+    statuses: Sequence[str] | None = None,
 ) -> Sequence[tuple[Deal, DealVersion]]:
     query = (
         select(Deal, DealVersion)
@@ -137,6 +142,8 @@ def list_deals(
     )
     if owner is not None:
         query = query.where(Deal.owner == owner)
+    if statuses:
+        query = query.where(col(Deal.status).in_(statuses))
     return session.exec(query).all()
 
 
@@ -227,33 +234,21 @@ def append_audit(
     detail: dict[str, Any] | None = None,
     subject_type: str = "deal",
 ) -> None:
-    """Append once: a second call with the same key is a retry and writes nothing."""
-    exists = session.exec(
-        select(AuditEvent.id).where(
-            AuditEvent.subject_type == subject_type,
-            AuditEvent.deal_id == deal_id,
-            AuditEvent.key == key,
-        )
-    ).first()
-    if exists is not None:
-        return
-    try:
-        with session.begin_nested():
-            session.add(
-                AuditEvent(
-                    subject_type=subject_type,
-                    deal_id=deal_id,
-                    key=key,
-                    version=version,
-                    event=event,
-                    actor=actor,
-                    at=at,
-                    detail=detail or {},
-                )
-            )
-    except IntegrityError:
-        # A concurrent retry won the race; its row is the one we meant to write.
-        pass
+    """Append once: a second call with the same key is a retry and writes nothing. The row is
+    chained into the audit log when the session commits (store/audit.py)."""
+    audit.enqueue(
+        session,
+        audit.AuditContent(
+            subject_type=subject_type,
+            deal_id=deal_id,
+            key=key,
+            version=version,
+            event=event,
+            actor=actor,
+            at=at,
+            detail=detail or {},
+        ),
+    )
 
 
 def history(session: Session, *, deal_id: str) -> Sequence[AuditEvent]:

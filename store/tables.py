@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Index, LargeBinary, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Index,
+    LargeBinary,
+    Table,
+    Text,
+    UniqueConstraint,
+    event,
+)
+from sqlalchemy.engine import Connection
 from sqlmodel import Field, SQLModel
 
 from store.columns import JSONType, UTCDateTime
@@ -133,15 +143,21 @@ class ApprovalTask(SQLModel, table=True):
 
 
 class AuditEvent(SQLModel, table=True):
-    """Append-only history of a deal. `key` makes every write idempotent under retries."""
+    """Append-only history of deals and of what admins change. `key` makes every write
+    idempotent under retries; `seq`, `prev_hash` and `hash` chain every row to the one before
+    it (store/audit.py, which alone writes rows)."""
 
     __tablename__ = "audit_event"
     __table_args__ = (
         UniqueConstraint("subject_type", "deal_id", "key"),
         Index("ix_audit_subject", "subject_type", "deal_id"),
+        Index("ix_audit_event_seq", "seq", unique=True),
     )
 
     id: int | None = Field(default=None, primary_key=True)
+    seq: int = Field(sa_column=Column(BigInteger, nullable=False))
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
     # "deal", "product" or "policy"; deal_id holds the subject's id (a deal id, sku, version).
     subject_type: str = Field(default="deal", max_length=16)
     deal_id: str = Field(max_length=64)
@@ -151,6 +167,24 @@ class AuditEvent(SQLModel, table=True):
     actor: str = Field(max_length=64)
     at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONType, nullable=False))
+
+
+class AuditHead(SQLModel, table=True):
+    """The newest position of the audit chain and its hash, in one row (id 1): a removed
+    newest row leaves the chain shorter than its head says. Appends lock this row."""
+
+    __tablename__ = "audit_head"
+
+    id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    seq: int = Field(sa_column=Column(BigInteger, nullable=False))
+    hash: str = Field(max_length=64)
+
+
+@event.listens_for(SQLModel.metadata.tables["audit_head"], "after_create")
+def _empty_chain_head(target: Table, connection: Connection, **_: Any) -> None:
+    # Tables made by create_all (benchmarks' scratch databases) need the empty chain's head
+    # too; migration 0003 inserts it itself.
+    connection.execute(target.insert().values(id=1, seq=0, hash="0" * 64))
 
 
 class Document(SQLModel, table=True):

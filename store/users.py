@@ -44,6 +44,20 @@ def upsert_user(
     return user
 
 
+def would_report_to_itself(session: Session, *, username: str, manager: str) -> bool:
+    """Whether making `manager` the manager of `username` closes a loop in the reporting line
+    (escalation climbs it, so a loop would escalate in circles)."""
+    managers = {u.username: u.manager for u in list_users(session)}
+    seen: set[str] = set()
+    current: str | None = manager
+    while current is not None and current not in seen:
+        if current == username:
+            return True
+        seen.add(current)
+        current = managers.get(current)
+    return False
+
+
 def delegations_at(session: Session, *, at: datetime) -> Sequence[Delegation]:
     return session.exec(
         select(Delegation).where(Delegation.starts_at <= at, Delegation.ends_at > at)

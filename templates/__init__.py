@@ -8,7 +8,10 @@ a template that validates in the preview renders the same way in production.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sized
+import re
+import time
+from collections.abc import Callable, Iterator, Sized
+from contextvars import ContextVar
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
@@ -18,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from babel import Locale
 from babel.dates import format_date
 from babel.numbers import format_currency, get_currency_precision, parse_pattern
-from jinja2 import FileSystemLoader, StrictUndefined, TemplateNotFound
+from jinja2 import FileSystemLoader, StrictUndefined, TemplateNotFound, nodes
 from jinja2.exceptions import SecurityError
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -39,6 +42,36 @@ _NUMBER = parse_pattern("#,##0.######")
 # of gigabytes; no document needs a power of more than a few thousand bits.
 MAX_REPEAT = 100_000
 MAX_POWER_BITS = 4_096
+# Jinja's sandbox refuses ranges over its own default of the same size; ours is explicit.
+MAX_RANGE = 100_000
+# How often (in iterations) a loop looks at the render's deadline: a clock read per item would
+# cost more than the loop body of a typical template.
+_CLOCK_EVERY = 256
+
+# The wall-clock deadline of the render under way on this thread (None: no limit). Set by
+# templates.documents around an admin's template; read by every loop of every template.
+render_deadline: ContextVar[float | None] = ContextVar("render_deadline", default=None)
+
+
+class RenderTimedOut(RuntimeError):
+    """A render ran past its deadline (a loop that produces little or nothing for a long time)."""
+
+
+def loop_guard(iterable: Any) -> Any:
+    """What every `{% for %}` iterates (DocumentSandbox wraps each loop's iterable in it): the
+    items as they are, with the deadline checked as they go, so nested loops that print nothing
+    (which no output cap sees) still stop."""
+    deadline = render_deadline.get()
+    if deadline is None:
+        return iterable
+    return _until(iter(iterable), deadline)
+
+
+def _until(items: Iterator[Any], deadline: float) -> Iterator[Any]:
+    for count, item in enumerate(items):
+        if count % _CLOCK_EVERY == 0 and time.monotonic() > deadline:
+            raise RenderTimedOut("the template ran past its deadline")
+        yield item
 
 
 def _plain_number(value: object, filter_name: str) -> Decimal:
@@ -131,6 +164,13 @@ class _ShippedTemplates(FileSystemLoader):
         return super().get_source(environment, template)
 
 
+def _bounded_range(*args: int) -> range:
+    numbers = range(*args)
+    if len(numbers) > MAX_RANGE:
+        raise SecurityError(f"ranges over {MAX_RANGE:,} numbers are not allowed")
+    return numbers
+
+
 def _too_long(sequence: object, times: object) -> bool:
     return (
         isinstance(sequence, Sized)
@@ -149,18 +189,52 @@ def _too_big(base: object, exponent: object) -> bool:
     )
 
 
-class DocumentSandbox(ImmutableSandboxedEnvironment):
-    """The sandbox with the two arithmetic operators that can exhaust memory bounded."""
+# A width or precision in a printf-style format: `'%999999999d' % 1` is a gigabyte.
+_FORMAT_NUMBER = re.compile(r"%[-#0 +]*(\d*)(?:\.(\d*))?")
 
-    intercepted_binops = frozenset({"*", "**"})
+
+def _too_wide(template: object) -> bool:
+    if not isinstance(template, str):
+        return False
+    return any(
+        int(number or 0) > MAX_REPEAT
+        for match in _FORMAT_NUMBER.finditer(template)
+        for number in match.groups()
+    )
+
+
+class DocumentSandbox(ImmutableSandboxedEnvironment):
+    """The sandbox with the arithmetic operators that can exhaust memory bounded, and every
+    loop watched by the render's deadline."""
+
+    intercepted_binops = frozenset({"*", "**", "%"})
 
     def call_binop(self, context: Context, operator_name: str, left: Any, right: Any) -> Any:
         if operator_name == "*":
             if _too_long(left, right) or _too_long(right, left):
                 raise SecurityError(f"repetition longer than {MAX_REPEAT:,} is not allowed")
-        elif _too_big(left, right):
-            raise SecurityError(f"powers over {MAX_POWER_BITS:,} bits are not allowed")
+        elif operator_name == "**":
+            if _too_big(left, right):
+                raise SecurityError(f"powers over {MAX_POWER_BITS:,} bits are not allowed")
+        elif _too_wide(left):
+            raise SecurityError(f"format widths over {MAX_REPEAT:,} are not allowed")
         return super().call_binop(context, operator_name, left, right)
+
+    def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
+        # Rewrites `{% for x in items %}` to `{% for x in loop_guard(items) %}` as the template
+        # is parsed, so no loop of any template (an include's too) escapes the deadline.
+        # ImportedName is Jinja's node for "this Python function", out of the template's reach.
+        template = super()._parse(source, name, filename)
+        for loop in template.find_all(nodes.For):
+            loop.iter = nodes.Call(
+                nodes.ImportedName(f"{__name__}.loop_guard", lineno=loop.iter.lineno),
+                [loop.iter],
+                [],
+                None,
+                None,
+                lineno=loop.iter.lineno,
+            )
+        return template
 
 
 @lru_cache(maxsize=1)
@@ -178,5 +252,6 @@ def environment() -> DocumentSandbox:
     # dunder, but a document has no use for them, so there is nothing to probe at all.
     for name in ("lipsum", "cycler", "joiner", "namespace"):
         env.globals.pop(name, None)
+    env.globals["range"] = _bounded_range
     env.filters.update(FILTERS)
     return env

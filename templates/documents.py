@@ -35,6 +35,7 @@ date(format="long"|"iso"|a babel pattern), datetime.
 from __future__ import annotations
 
 import copy
+import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -43,7 +44,7 @@ from types import TracebackType
 from typing import Any, Literal, get_args
 from urllib.request import DataHandler, Request
 
-from jinja2 import Template, TemplateNotFound, TemplateSyntaxError
+from jinja2 import Template, TemplateNotFound, TemplateSyntaxError, meta, nodes
 from jinja2.exceptions import SecurityError, UndefinedError
 from pydantic import BaseModel, ConfigDict
 
@@ -59,7 +60,7 @@ from pricing import (
     price_deal,
 )
 from pricing.schedule import BillingSchedule, ScheduleItem, add_months, billing_schedule
-from templates import TEMPLATE_DIR, environment
+from templates import TEMPLATE_DIR, RenderTimedOut, environment, render_deadline
 
 DocumentKind = Literal["proposal", "contract"]
 DOCUMENT_KINDS: tuple[DocumentKind, ...] = get_args(DocumentKind)
@@ -68,6 +69,12 @@ MAX_TEMPLATE_CHARS = 200_000
 # Bounds both what a template may produce and what WeasyPrint is asked to lay out; a 500-line
 # deal (the most DealInput allows) renders to 0.75 MB with the shipped proposal.
 MAX_HTML_BYTES = 2 * 1024 * 1024
+# A 500-line deal's proposal renders in about a tenth of this; a worker thread is never held
+# longer by an admin's template than this (plus one chunk or 256 loop iterations).
+RENDER_SECONDS = 2.0
+# Filters an admin's template may not use: `safe` prints a deal's text (a rep's, a customer
+# name) as HTML, and `attr` reads attributes by computed name, around what a reviewer can see.
+REFUSED_FILTERS = frozenset({"safe", "attr"})
 DEFAULT_VALIDITY_DAYS = 30
 
 # What a template may print of the figures; cost_tcv_estimated, gross_margin and
@@ -450,16 +457,28 @@ def _compiled(source: str) -> Template:
 
 
 def _render_bounded(template: Template, context: Mapping[str, Any]) -> str:
-    # Streamed, so a runaway loop in an admin's template stops at the bound instead of
-    # building gigabytes first.
-    parts: list[str] = []
-    size = 0
-    for chunk in template.generate(context):
-        size += len(chunk)
-        if size > MAX_HTML_BYTES:
-            raise DocumentTooLarge(f"the document is over {MAX_HTML_BYTES:,} characters")
-        parts.append(chunk)
-    return "".join(parts)
+    """Streamed, so a runaway template stops at the byte cap instead of building gigabytes
+    first, and timed: the clock is read between chunks and, for loops that print little or
+    nothing, by every loop (templates.loop_guard)."""
+    deadline = time.monotonic() + RENDER_SECONDS
+    token = render_deadline.set(deadline)
+    try:
+        parts: list[str] = []
+        size = 0
+        for chunk in template.generate(context):
+            size += len(chunk.encode("utf-8"))
+            if size > MAX_HTML_BYTES:
+                raise DocumentTooLarge(f"the document is over {MAX_HTML_BYTES:,} bytes")
+            if time.monotonic() > deadline:
+                raise RenderTimedOut(_timed_out())
+            parts.append(chunk)
+        return "".join(parts)
+    except RenderTimedOut as error:
+        # Raised by a loop deep in the template, which knows the deadline but not the limit.
+        error.args = (_timed_out(),)
+        raise
+    finally:
+        render_deadline.reset(token)
 
 
 def validate_template(kind: DocumentKind, source: str) -> None:
@@ -476,9 +495,14 @@ def validate_template(kind: DocumentKind, source: str) -> None:
         template = _compiled(source)
     except TemplateSyntaxError as error:
         raise TemplateInvalid(f"syntax error: {error.message}", error.lineno) from error
+    problems = _refused_constructs(kind, environment().parse(source))
+    if problems:
+        raise problems[0]
     for context in _sample_contexts(kind):
         try:
             _render_bounded(template, context)
+        except RenderTimedOut as error:
+            raise TemplateInvalid(_timed_out(), _line_of(error)) from error
         except SecurityError as error:
             raise TemplateInvalid(f"not allowed: {error}", _line_of(error)) from error
         except UndefinedError as error:
@@ -497,6 +521,35 @@ def validate_template(kind: DocumentKind, source: str) -> None:
             # Whatever else an admin's template raises (a filter given a float, a division by
             # zero, a macro calling itself forever) makes it unusable just the same.
             raise TemplateInvalid(f"{type(error).__name__}: {error}", _line_of(error)) from error
+
+
+def _refused_constructs(kind: DocumentKind, template: nodes.Template) -> list[TemplateInvalid]:
+    """What the template says it does that it may not, first line first: found in its syntax
+    tree, so a branch the sample deals do not take is checked as well."""
+    problems: list[TemplateInvalid] = []
+    for node in template.find_all((nodes.Filter, nodes.EvalContextModifier)):
+        if isinstance(node, nodes.Filter) and node.name in REFUSED_FILTERS:
+            problems.append(TemplateInvalid(f"not allowed: the |{node.name} filter", node.lineno))
+        elif isinstance(node, nodes.EvalContextModifier):
+            # `{% autoescape false %}`, or a value only known at render time.
+            for option in node.options:
+                turned_on = isinstance(option.value, nodes.Const) and option.value.value is True
+                if option.key == "autoescape" and not turned_on:
+                    problems.append(
+                        TemplateInvalid("not allowed: turning autoescape off", node.lineno)
+                    )
+    known = {name for context in _sample_contexts(kind) for name in context}
+    known |= set(environment().globals)
+    unknown = meta.find_undeclared_variables(template) - known
+    for name in template.find_all(nodes.Name):
+        if name.ctx == "load" and name.name in unknown:
+            problems.append(TemplateInvalid(f"undefined: {name.name!r} is undefined", name.lineno))
+            unknown.discard(name.name)
+    return sorted(problems, key=lambda problem: problem.line or 0)
+
+
+def _timed_out() -> str:
+    return f"the template takes over {RENDER_SECONDS:g} s to render"
 
 
 def _too_long(source: str) -> str:

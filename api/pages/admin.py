@@ -1,27 +1,31 @@
-"""Admin pages: the policy (validate, dry run, save), document templates (preview), the catalog.
+"""Admin pages: the policy (validate, dry run, save), document templates (preview), the catalog,
+users and delegation windows.
 
-Saving goes through the JSON API (PUT /api/v1/policies, /templates/{name}, /catalog/...), so
-the pages add no second way to change anything; only the dry run is a page route of its own.
+Saving goes through the JSON API (PUT /api/v1/policies, /templates/{name}, /catalog/...,
+/users, /delegations), so the pages add no second way to change anything; only the dry run is
+a page route of its own.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.authorization import CurrentUser
 from api.deps import SessionFactoryDep, SettingsDep
-from api.pages.common import ROLE_LABELS, AdminPage, render
+from api.pages.common import ROLE_LABELS, render
 from api.pricing_service import price_current
 from api.routers.policies import MAX_POLICY_BYTES
+from api.routers.users import AppRole
 from policies import ApprovalPlan, NoApproverError, Policy, PolicyError, evaluate, load_policy
 from policies.errors import PolicyEvaluationError
 from pricing import DealInput
-from store import catalog, deals, documents, policy_versions, routing
+from store import catalog, deals, documents, policy_versions, routing, users
 from store.db import SessionFactory
 from templates.documents import DOCUMENT_KINDS, DocumentKind, builtin_source
 
@@ -47,7 +51,7 @@ def _active_document(sessions: SessionFactory) -> tuple[int, str]:
 
 @router.get("/policy", response_class=HTMLResponse)
 async def policy_page(
-    request: Request, user: AdminPage, settings: SettingsDep, sessions: SessionFactoryDep
+    request: Request, user: CurrentUser, settings: SettingsDep, sessions: SessionFactoryDep
 ) -> HTMLResponse:
     version, document = await run_in_threadpool(_active_document, sessions)
     recent = await run_in_threadpool(_recent_deals, sessions)
@@ -125,7 +129,7 @@ def _dry_run(sessions: SessionFactory, body: DryRunRequest, draft: Policy) -> di
 
 @router.post("/policy/dry-run")
 async def policy_dry_run(
-    body: DryRunRequest, user: AdminPage, sessions: SessionFactoryDep
+    body: DryRunRequest, user: CurrentUser, sessions: SessionFactoryDep
 ) -> dict[str, Any]:
     """Route a recent deal through the draft (and the active policy, to compare); saves nothing."""
     try:
@@ -158,7 +162,7 @@ def _template_state(sessions: SessionFactory, name: DocumentKind) -> dict[str, A
 @router.get("/templates", response_class=HTMLResponse)
 async def templates_page(
     request: Request,
-    user: AdminPage,
+    user: CurrentUser,
     settings: SettingsDep,
     sessions: SessionFactoryDep,
     name: Annotated[DocumentKind, Query()] = "proposal",
@@ -194,7 +198,7 @@ def _products(sessions: SessionFactory) -> list[dict[str, Any]]:
 
 @router.get("/catalog", response_class=HTMLResponse)
 async def catalog_page(
-    request: Request, user: AdminPage, settings: SettingsDep, sessions: SessionFactoryDep
+    request: Request, user: CurrentUser, settings: SettingsDep, sessions: SessionFactoryDep
 ) -> HTMLResponse:
     products = await run_in_threadpool(_products, sessions)
     return render(
@@ -205,4 +209,56 @@ async def catalog_page(
         title="Catalog",
         page="admin-catalog",
         products=products,
+    )
+
+
+def _people(sessions: SessionFactory) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    with sessions() as session:
+        people = users.list_users(session)
+        windows = sorted(users.list_delegations(session), key=lambda d: d.starts_at, reverse=True)
+    return {
+        "people": [
+            {
+                "username": u.username,
+                "full_name": u.full_name,
+                "email": u.email,
+                "roles": list(u.roles),
+                "approval_roles": ", ".join(u.approval_roles),
+                "manager": u.manager or "",
+                "active": u.active,
+            }
+            for u in people
+        ],
+        "approvers": [u.username for u in people if u.active and "approver" in u.roles],
+        "delegations": [
+            {
+                "id": d.id,
+                "delegator": d.delegator,
+                "delegate": d.delegate,
+                "starts_at": d.starts_at,
+                "ends_at": d.ends_at,
+                "state": "ended"
+                if d.ends_at <= now
+                else ("open" if d.starts_at <= now else "upcoming"),
+            }
+            for d in windows
+        ],
+    }
+
+
+@router.get("/users", response_class=HTMLResponse)
+async def users_page(
+    request: Request, user: CurrentUser, settings: SettingsDep, sessions: SessionFactoryDep
+) -> HTMLResponse:
+    context = await run_in_threadpool(_people, sessions)
+    return render(
+        request,
+        settings,
+        "pages/admin_users.html.j2",
+        user=user,
+        title="Users and delegations",
+        page="admin-users",
+        app_roles=list(get_args(AppRole)),
+        **context,
     )

@@ -8,8 +8,9 @@ from fastapi import APIRouter, Form, HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from api.authorization import CurrentUser
 from api.deps import SessionFactoryDep, SettingsDep
-from api.pages.common import PageError, PageUser, render
+from api.pages.common import PageError, render
 from api.pages.session import (
     check_csrf,
     clear_session,
@@ -47,7 +48,7 @@ def home_for(user: User) -> str:
 
 
 @router.get("/", response_class=RedirectResponse)
-async def home(user: PageUser) -> RedirectResponse:
+async def home(user: CurrentUser) -> RedirectResponse:
     return RedirectResponse(home_for(user), status_code=status.HTTP_303_SEE_OTHER)
 
 
@@ -131,7 +132,7 @@ async def login(
 
 
 @router.post("/logout", response_class=RedirectResponse)
-async def logout(user: PageUser, settings: SettingsDep) -> RedirectResponse:
+async def logout(user: CurrentUser, settings: SettingsDep) -> RedirectResponse:
     response = RedirectResponse("/login", status_code=status.HTTP_303_SEE_OTHER)
     clear_session(response, base_url=settings.base_url)
     return response

@@ -1,21 +1,15 @@
-"""What every page shares: the signed-in user from the session cookie, role checks, rendering."""
+"""What every page shares: rendering, and the refusals the authorization gate raises for pages."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import quote
 
-import jwt
-from fastapi import Depends, HTTPException, Request, status
-from fastapi.concurrency import run_in_threadpool
+from fastapi import Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from api.deps import SessionFactoryDep, SettingsDep
-from api.pages.session import SESSION_COOKIE, check_csrf, ensure_csrf_cookie
-from api.security import decode_token
+from api.pages.session import ensure_csrf_cookie
 from dealdesk.settings import Settings
-from store import users
 from store.tables import User
 from templates import environment
 
@@ -68,6 +62,7 @@ def nav_for(user: User | None) -> list[dict[str, str]]:
         ({"admin"}, "/admin/policy", "Policy"),
         ({"admin"}, "/admin/templates", "Templates"),
         ({"admin"}, "/admin/catalog", "Catalog"),
+        ({"admin"}, "/admin/users", "Users"),
     ]
     seen: set[str] = set()
     out = []
@@ -130,61 +125,3 @@ def login_redirect(exc: LoginRequired) -> RedirectResponse:
     return RedirectResponse(
         f"/login?next={quote(exc.next_path, safe='/')}", status_code=status.HTTP_303_SEE_OTHER
     )
-
-
-def _session_user(request: Request, settings: Settings, factory: Any) -> User | None:
-    token = request.cookies.get(SESSION_COOKIE)
-    if not token:
-        return None
-    try:
-        username = decode_token(token, secret=settings.secret_key.get_secret_value())
-    except jwt.InvalidTokenError:
-        return None
-    with factory() as session:
-        user = users.get_user(session, username=username)
-    if user is None or not user.active:
-        return None
-    return user
-
-
-async def optional_user(
-    request: Request, settings: SettingsDep, factory: SessionFactoryDep
-) -> User | None:
-    user = await run_in_threadpool(_session_user, request, settings, factory)
-    request.state.page_user = user
-    return user
-
-
-async def page_user(request: Request, settings: SettingsDep, factory: SessionFactoryDep) -> User:
-    """The signed-in user, or a redirect to the sign-in page; unsafe requests need CSRF."""
-    user = await optional_user(request, settings, factory)
-    if user is None:
-        path = request.url.path if request.method == "GET" else "/"
-        raise LoginRequired(path)
-    try:
-        await check_csrf(request)
-    except HTTPException as exc:
-        raise PageError(exc.status_code, "Refused", str(exc.detail)) from None
-    return user
-
-
-PageUser = Annotated[User, Depends(page_user)]
-
-
-def require_page_role(*roles: str) -> Callable[[User], Awaitable[User]]:
-    async def check(user: PageUser) -> User:
-        if not set(roles) & set(user.roles):
-            raise PageError(
-                status.HTTP_403_FORBIDDEN,
-                "Not allowed",
-                f"This page is for {' or '.join(roles)} users; you are signed in as "
-                f"{user.username}.",
-            )
-        return user
-
-    return check
-
-
-RepPage = Annotated[User, Depends(require_page_role("rep"))]
-ApproverPage = Annotated[User, Depends(require_page_role("approver"))]
-AdminPage = Annotated[User, Depends(require_page_role("admin"))]

@@ -11,8 +11,9 @@ from fastapi.responses import HTMLResponse, Response
 
 from activities.documents import HTML
 from api.access import sees_all_deals, visible_deal
+from api.authorization import CurrentUser
 from api.deps import SessionFactoryDep, SettingsDep
-from api.pages.common import ROLE_LABELS, PageError, PageUser, RepPage, render
+from api.pages.common import ROLE_LABELS, PageError, render
 from api.schemas import DealSummary
 from store import catalog, deals, documents
 from store.db import SessionFactory
@@ -80,7 +81,7 @@ def _deal_rows(sessions: SessionFactory, user: User) -> list[dict[str, Any]]:
 
 @router.get("/deals", response_class=HTMLResponse)
 async def my_deals(
-    request: Request, user: PageUser, settings: SettingsDep, sessions: SessionFactoryDep
+    request: Request, user: CurrentUser, settings: SettingsDep, sessions: SessionFactoryDep
 ) -> HTMLResponse:
     rows = await run_in_threadpool(_deal_rows, sessions, user)
     return render(
@@ -128,7 +129,7 @@ _BLANK_DEAL: dict[str, Any] = {
 
 @router.get("/deals/new", response_class=HTMLResponse)
 async def new_deal(
-    request: Request, user: RepPage, settings: SettingsDep, sessions: SessionFactoryDep
+    request: Request, user: CurrentUser, settings: SettingsDep, sessions: SessionFactoryDep
 ) -> HTMLResponse:
     products = await run_in_threadpool(_products, sessions)
     return _form(request, settings, user, products, deal_id=None, version=None, data=_BLANK_DEAL)
@@ -171,14 +172,13 @@ def _load_deal(sessions: SessionFactory, user: User, deal_id: str) -> Deal:
 async def edit_deal(
     deal_id: str,
     request: Request,
-    user: RepPage,
+    user: CurrentUser,
     settings: SettingsDep,
     sessions: SessionFactoryDep,
 ) -> HTMLResponse:
     def load() -> tuple[Deal, dict[str, Any]]:
+        # The authorization gate lets only the deal's owner through.
         deal = _load_deal(sessions, user, deal_id)
-        if deal.owner != user.username:
-            raise PageError(status.HTTP_404_NOT_FOUND, "Not found", "There is no such deal.")
         with sessions() as session:
             version = deals.require_version(session, deal_id=deal.id, version=deal.current_version)
         return deal, dict(version.input)
@@ -275,7 +275,7 @@ def _detail(sessions: SessionFactory, user: User, deal_id: str) -> dict[str, Any
 async def deal_page(
     deal_id: str,
     request: Request,
-    user: PageUser,
+    user: CurrentUser,
     settings: SettingsDep,
     sessions: SessionFactoryDep,
 ) -> HTMLResponse:
@@ -299,7 +299,7 @@ async def deal_page(
 
 @router.get("/deals/{deal_id}/document/{kind}", response_class=Response)
 async def deal_document(
-    deal_id: str, kind: str, user: PageUser, sessions: SessionFactoryDep
+    deal_id: str, kind: str, user: CurrentUser, sessions: SessionFactoryDep
 ) -> Response:
     """The proposal or contract for the deal page's frame, under a CSP that runs nothing."""
     if kind not in ("proposal", "contract"):

@@ -9,8 +9,10 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 
+from api.authorization import CurrentUser
 from api.deps import SessionFactoryDep, SettingsDep
-from api.pages.common import ROLE_LABELS, ApproverPage, render
+from api.exposure import hidden_for
+from api.pages.common import ROLE_LABELS, render
 from api.routers.approvals import get_task
 from store import deals
 from store.db import SessionFactory
@@ -34,9 +36,10 @@ def _items(sessions: SessionFactory, user: User) -> list[dict[str, Any]]:
         rows = deals.list_tasks(
             session, assignee=user.username, status=TaskStatus.OPEN.value, limit=100, offset=0
         )
+        hidden = hidden_for(session, user)
         for task, deal, version in rows:
             # The same read as GET /api/v1/approvals/{id}: what changed since the last approval.
-            detail = get_task(task.id, user, session)
+            detail = get_task(task.id, user, session, hidden)
             plan = version.plan or {}
             rule_ids = sorted({r.get("rule_id", "") for r in task.reasons})
             before = detail.totals_before or {}
@@ -79,7 +82,7 @@ def _items(sessions: SessionFactory, user: User) -> list[dict[str, Any]]:
 
 @router.get("/inbox", response_class=HTMLResponse)
 async def inbox(
-    request: Request, user: ApproverPage, settings: SettingsDep, sessions: SessionFactoryDep
+    request: Request, user: CurrentUser, settings: SettingsDep, sessions: SessionFactoryDep
 ) -> HTMLResponse:
     items = await run_in_threadpool(_items, sessions, user)
     kinds: dict[str, list[str]] = defaultdict(list)

@@ -7,10 +7,11 @@ from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.concurrency import run_in_threadpool
 from sqlmodel import Session
 
-from api.deps import ApproverUser, SessionDep, SessionFactoryDep, TemporalDep
+from api.authorization import CurrentUser
+from api.deps import PageLimit, PageOffset, SessionDep, SessionFactoryDep, TemporalDep
 from api.diff import changes
+from api.exposure import HiddenFields, exposed
 from api.idempotency import IdempotencyKey
-from api.params import Limit, Offset
 from api.responses import errors
 from api.schemas import (
     DealSummary,
@@ -40,13 +41,14 @@ def _queue_item(task: ApprovalTask, deal: Deal, version: DealVersion, now: datet
     )
 
 
-@router.get("")
+@router.get("", response_model_exclude_unset=True)
 def list_my_tasks(
-    user: ApproverUser,
+    user: CurrentUser,
     session: SessionDep,
+    hidden: HiddenFields,
     task_status: Annotated[TaskStatus | None, Query(alias="status")] = TaskStatus.OPEN,
-    limit: Limit = 50,
-    offset: Offset = 0,
+    limit: PageLimit = 50,
+    offset: PageOffset = 0,
 ) -> list[QueueItem]:
     """The caller's tasks, oldest first (open ones unless `status` says otherwise)."""
     rows = deals.list_tasks(
@@ -57,7 +59,10 @@ def list_my_tasks(
         offset=offset,
     )
     now = datetime.now(UTC)
-    return [_queue_item(task, deal, version, now) for task, deal, version in rows]
+    return [
+        exposed(QueueItem, _queue_item(task, deal, version, now), hidden)
+        for task, deal, version in rows
+    ]
 
 
 def _my_task(session: Session, *, task_id: str, username: str) -> ApprovalTask:
@@ -68,8 +73,13 @@ def _my_task(session: Session, *, task_id: str, username: str) -> ApprovalTask:
     return task
 
 
-@router.get("/{task_id}")
-def get_task(task_id: str, user: ApproverUser, session: SessionDep) -> TaskDetail:
+@router.get("/{task_id}", response_model_exclude_unset=True)
+def get_task(
+    task_id: str,
+    user: CurrentUser,
+    session: SessionDep,
+    hidden: HiddenFields,
+) -> TaskDetail:
     """One task with what changed since the version an approver last approved."""
     task = _my_task(session, task_id=task_id, username=user.username)
     deal = deals.get_deal(session, deal_id=task.deal_id)
@@ -86,40 +96,39 @@ def get_task(task_id: str, user: ApproverUser, session: SessionDep) -> TaskDetai
         else None
     )
     item = _queue_item(task, deal, current, datetime.now(UTC))
-    return TaskDetail(
+    detail = TaskDetail(
         **item.model_dump(),
         compared_with_version=earlier_version,
-        changes=changes(earlier.input, current.input) if earlier else [],
+        changes=[
+            # A change's path ends in the field's name, e.g. lines[1].charges[0].unit_cost.
+            c
+            for c in (changes(earlier.input, current.input) if earlier else [])
+            if c.path.rsplit(".", 1)[-1] not in hidden
+        ],
         totals_before=(earlier.priced or {}).get("totals") if earlier else None,
         totals_after=(current.priced or {}).get("totals"),
     )
+    return exposed(TaskDetail, detail, hidden)
 
 
 @router.post("/{task_id}/decision")
 async def decide(
     task_id: str,
     body: DecisionRequest,
-    user: ApproverUser,
+    user: CurrentUser,
     sessions: SessionFactoryDep,
     temporal: TemporalDep,
     _key: IdempotencyKey,
 ) -> DecisionResponse:
     """Deliver a decision to the deal's workflow; refusals come back synchronously."""
 
-    def load() -> tuple[ApprovalTask | None, str | None]:
+    def load() -> ApprovalTask | None:
         with sessions() as session:
-            task = deals.get_task(session, task_id=task_id)
-            deal = deals.get_deal(session, deal_id=task.deal_id) if task else None
-            return task, deal.owner if deal else None
+            return deals.get_task(session, task_id=task_id)
 
-    task, owner = await run_in_threadpool(load)
-    if task is None or owner is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="task not found")
-    if owner == user.username:
-        raise HTTPException(
-            status.HTTP_403_FORBIDDEN, detail="the submitter of a deal may not decide on it"
-        )
-    if task.assignee != user.username:
+    # The authorization gate has checked the task is the caller's and the deal not theirs.
+    task = await run_in_threadpool(load)
+    if task is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="task not found")
     handle = temporal.get_workflow_handle_for(DealWorkflow.run, workflow_id(task.deal_id))
     result = await send_update(

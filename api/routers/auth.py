@@ -7,7 +7,8 @@ from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.security import OAuth2PasswordRequestForm
 from sqlmodel import Session
 
-from api.deps import CurrentUser, SessionDep, SettingsDep
+from api.authorization import CurrentUser
+from api.deps import SessionDep, SettingsDep
 from api.responses import errors
 from api.schemas import Me, Token
 from api.security import create_token, verify_password

@@ -5,7 +5,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from api.deps import AdminUser, CurrentUser, SessionDep
+from api.authorization import CurrentUser
+from api.deps import SessionDep
+from api.exposure import HiddenFields, exposed
 from api.responses import errors
 from pricing import Product, ProductSpec
 from store import catalog, deals
@@ -15,13 +17,14 @@ router = APIRouter(prefix="/catalog", tags=["catalog"], responses=errors(400, 40
 SkuPath = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
 
 
-@router.get("/products")
-def list_products(user: CurrentUser, session: SessionDep) -> list[Product]:
-    return sorted(catalog.products_at(session).values(), key=lambda p: p.sku)
+@router.get("/products", response_model_exclude_unset=True)
+def list_products(user: CurrentUser, session: SessionDep, hidden: HiddenFields) -> list[Product]:
+    products = sorted(catalog.products_at(session).values(), key=lambda p: p.sku)
+    return [exposed(Product, product, hidden) for product in products]
 
 
 @router.put("/products/{sku}")
-def put_product(sku: SkuPath, spec: ProductSpec, user: AdminUser, session: SessionDep) -> Product:
+def put_product(sku: SkuPath, spec: ProductSpec, user: CurrentUser, session: SessionDep) -> Product:
     """Create or replace a product. Deals already submitted keep the price they were given."""
     now = datetime.now(UTC)
     # The request's session has already read the user; the revision and its audit row

@@ -14,12 +14,14 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.documents import HTML, PDF
 from api.access import sees_all_deals, visible_deal
-from api.deps import CurrentUser, RepUser, SessionDep, SessionFactoryDep, SettingsDep, TemporalDep
+from api.authorization import CurrentUser
+from api.deps import PageLimit, PageOffset, SessionDep, SessionFactoryDep, SettingsDep, TemporalDep
+from api.exposure import HiddenFields, exposed, redact
 from api.idempotency import IdempotencyKey
-from api.params import Limit, Offset
 from api.pricing_service import price_current
 from api.responses import errors
 from api.schemas import (
+    ApprovalPlanView,
     AuditEntry,
     DealCreated,
     DealDetail,
@@ -33,7 +35,6 @@ from api.schemas import (
 )
 from api.workflow_calls import body_hash, send_update, sla_override
 from dealdesk.links import ProposalLinks
-from policies import ApprovalPlan
 from pricing import DealInput
 from store import deals, documents
 from store.db import SessionFactory
@@ -59,7 +60,7 @@ _IDEMPOTENCY_NAMESPACE = uuid.UUID("0b8cf7a4-8d0e-4d6f-9a57-4c0e8c9a3e11")
 @router.post("", status_code=status.HTTP_201_CREATED)
 async def submit_deal(
     deal: DealInput,
-    user: RepUser,
+    user: CurrentUser,
     sessions: SessionFactoryDep,
     settings: SettingsDep,
     temporal: TemporalDep,
@@ -136,16 +137,16 @@ def _replay(sessions: SessionFactory, deal_id: str, owner: str, request_hash: st
     return DealCreated(id=deal.id, version=1, status=DealStatus(deal.status))
 
 
-async def _owned_deal(sessions: SessionFactory, user: User, deal_id: str) -> Deal:
-    """The deal if the caller owns it: 404 when they cannot see it, 403 when they only see it."""
+async def _current(sessions: SessionFactory, deal_id: str) -> Deal:
+    """The deal a DEAL_OWNER route acts on (the authorization gate has checked ownership)."""
 
-    def load() -> Deal:
+    def load() -> Deal | None:
         with sessions() as session:
-            return visible_deal(session, user=user, deal_id=deal_id)
+            return deals.get_deal(session, deal_id=deal_id)
 
     deal = await run_in_threadpool(load)
-    if deal.owner != user.username:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="only the deal's owner may do this")
+    if deal is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="deal not found")
     return deal
 
 
@@ -153,12 +154,12 @@ async def _owned_deal(sessions: SessionFactory, user: User, deal_id: str) -> Dea
 async def revise_deal(
     deal_id: str,
     deal: DealInput,
-    user: RepUser,
+    user: CurrentUser,
     sessions: SessionFactoryDep,
     temporal: TemporalDep,
 ) -> ChangeResult:
     """Store a new version: it is re-priced and re-routed; approvals it still meets are kept."""
-    current = await _owned_deal(sessions, user, deal_id)
+    current = await _current(sessions, deal_id)
     catalog_version = await _validated_catalog_version(sessions, deal)
     request_hash = body_hash(deal)
     handle = temporal.get_workflow_handle_for(DealWorkflow.run, workflow_id(deal_id))
@@ -180,13 +181,13 @@ async def revise_deal(
 @router.post("/{deal_id}/withdraw")
 async def withdraw_deal(
     deal_id: str,
-    user: RepUser,
+    user: CurrentUser,
     sessions: SessionFactoryDep,
     temporal: TemporalDep,
     _key: IdempotencyKey,
     body: WithdrawRequest | None = None,
 ) -> ChangeResult:
-    await _owned_deal(sessions, user, deal_id)
+    await _current(sessions, deal_id)
     handle = temporal.get_workflow_handle_for(DealWorkflow.run, workflow_id(deal_id))
     return await send_update(
         handle.execute_update(
@@ -197,40 +198,68 @@ async def withdraw_deal(
     )
 
 
-@router.get("")
+@router.get("", response_model_exclude_unset=True)
 def list_deals(
     user: CurrentUser,
     session: SessionDep,
-    limit: Limit = 50,
-    offset: Offset = 0,
+    hidden: HiddenFields,
+    limit: PageLimit = 50,
+    offset: PageOffset = 0,
+    statuses: Annotated[
+        list[DealStatus] | None,
+        Query(
+            alias="status",
+            max_length=len(DealStatus),
+            description="only deals in these statuses (repeatable)",
+        ),
+    ] = None,
 ) -> list[DealSummary]:
-    """The caller's own deals; finance and admins see every deal."""
+    """The caller's own deals, newest first; finance and admins see every deal."""
     owner = None if sees_all_deals(user) else user.username
-    rows = deals.list_deals(session, owner=owner, limit=limit, offset=offset)
-    return [DealSummary.from_rows(deal, version) for deal, version in rows]
+    rows = deals.list_deals(
+        session,
+        owner=owner,
+        statuses=[s.value for s in statuses] if statuses else None,
+        limit=limit,
+        offset=offset,
+    )
+    return [
+        exposed(DealSummary, DealSummary.from_rows(deal, version), hidden) for deal, version in rows
+    ]
 
 
-@router.get("/{deal_id}")
-def get_deal(deal_id: str, user: CurrentUser, session: SessionDep) -> DealDetail:
+@router.get("/{deal_id}", response_model_exclude_unset=True)
+def get_deal(
+    deal_id: str, user: CurrentUser, session: SessionDep, hidden: HiddenFields
+) -> DealDetail:
     deal = visible_deal(session, user=user, deal_id=deal_id)
     version = deals.require_version(session, deal_id=deal.id, version=deal.current_version)
     summary = DealSummary.from_rows(deal, version)
-    return DealDetail(
+    detail = DealDetail(
         **summary.model_dump(),
         input=DealInput.model_validate(version.input),
         catalog_version=version.catalog_version,
         policy_version=version.policy_version,
         priced=PricedFigures.model_validate(version.priced) if version.priced else None,
-        approvals=ApprovalPlan.model_validate(version.plan) if version.plan else None,
+        approvals=ApprovalPlanView.model_validate(version.plan) if version.plan else None,
         tasks=[TaskPublic.from_row(t) for t in deals.tasks_for_deal(session, deal_id=deal.id)],
     )
+    return exposed(DealDetail, detail, hidden)
 
 
 @router.get("/{deal_id}/history")
-def get_history(deal_id: str, user: CurrentUser, session: SessionDep) -> list[AuditEntry]:
+def get_history(
+    deal_id: str, user: CurrentUser, session: SessionDep, hidden: HiddenFields
+) -> list[AuditEntry]:
     deal = visible_deal(session, user=user, deal_id=deal_id)
     return [
-        AuditEntry(event=e.event, version=e.version, actor=e.actor, at=e.at, detail=e.detail)
+        AuditEntry(
+            event=e.event,
+            version=e.version,
+            actor=e.actor,
+            at=e.at,
+            detail=redact(e.detail, hidden),
+        )
         for e in deals.history(session, deal_id=deal.id)
     ]
 
@@ -239,14 +268,14 @@ def get_history(deal_id: str, user: CurrentUser, session: SessionDep) -> list[Au
 async def send_proposal(
     deal_id: str,
     body: SendRequest,
-    user: RepUser,
+    user: CurrentUser,
     sessions: SessionFactoryDep,
     settings: SettingsDep,
     temporal: TemporalDep,
     _key: IdempotencyKey,
 ) -> SendResponse:
     """Send an approved deal's proposal to the customer; its validity starts now."""
-    current = await _owned_deal(sessions, user, deal_id)
+    current = await _current(sessions, deal_id)
     handle = temporal.get_workflow_handle_for(DealWorkflow.run, workflow_id(deal_id))
     result = await send_update(
         handle.execute_update(
@@ -268,12 +297,10 @@ async def send_proposal(
 
 @router.get("/{deal_id}/proposal/link")
 def get_proposal_link(
-    deal_id: str, user: RepUser, session: SessionDep, settings: SettingsDep
+    deal_id: str, user: CurrentUser, session: SessionDep, settings: SettingsDep
 ) -> ProposalLinkResponse:
     """The customer's acceptance link of the sent proposal (the owner's, to share again)."""
     deal = visible_deal(session, user=user, deal_id=deal_id)
-    if deal.owner != user.username:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="only the deal's owner may do this")
     sent = deals.last_event(session, deal_id=deal.id, event="proposal_sent")
     if deal.status != DealStatus.SENT or sent is None or sent.version != deal.current_version:
         raise HTTPException(status.HTTP_409_CONFLICT, detail="this deal has no proposal out")

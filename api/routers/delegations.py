@@ -4,11 +4,11 @@ from datetime import UTC, datetime, timedelta
 
 from fastapi import APIRouter, HTTPException, Response, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
-from api.deps import ApproverUser, CurrentUser, SessionDep
+from api.authorization import CurrentUser
+from api.deps import RowId, SessionDep
 from api.idempotency import IdempotencyKey
-from api.params import RowId
 from api.responses import errors
 from store import deals, users
 from store.tables import Delegation
@@ -71,7 +71,7 @@ def list_delegations(user: CurrentUser, session: SessionDep) -> list[DelegationP
 
 @router.post("", status_code=status.HTTP_201_CREATED)
 def create_delegation(
-    body: DelegationCreate, user: ApproverUser, session: SessionDep, _key: IdempotencyKey
+    body: DelegationCreate, user: CurrentUser, session: SessionDep, _key: IdempotencyKey
 ) -> DelegationPublic:
     """While the window is open, new tasks for the delegator go to the delegate instead."""
     delegator = body.delegator or user.username
@@ -131,11 +131,48 @@ def create_delegation(
     return _public(row)
 
 
-@router.delete("/{delegation_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_delegation(delegation_id: RowId, user: ApproverUser, session: SessionDep) -> Response:
+def _window(session: Session, delegation_id: int) -> Delegation:
+    """The window; the authorization gate lets only its delegator (or an admin) this far."""
     row = session.get(Delegation, delegation_id)
-    if row is None or (row.delegator != user.username and "admin" not in user.roles):
+    if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="delegation not found")
+    return row
+
+
+@router.post("/{delegation_id}/end")
+def end_delegation(
+    delegation_id: RowId, user: CurrentUser, session: SessionDep
+) -> DelegationPublic:
+    """Close an open window now, keeping it on record; tasks already handed over stay with the
+    delegate. A window not yet open is cancelled with DELETE instead."""
+    row = _window(session, delegation_id)
+    now = datetime.now(UTC)
+    if not row.starts_at <= now < row.ends_at:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            detail="only an open window can be ended; cancel one not yet open with DELETE",
+        )
+    row.ends_at = now
+    session.add(row)
+    deals.append_audit(
+        session,
+        subject_type="delegation",
+        deal_id=row.delegator,
+        key=f"ended:{row.id}",
+        version=0,
+        event="delegation_ended",
+        actor=user.username,
+        at=now,
+        detail={"delegate": row.delegate, "ends_at": now.isoformat()},
+    )
+    session.commit()
+    session.refresh(row)
+    return _public(row)
+
+
+@router.delete("/{delegation_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_delegation(delegation_id: RowId, user: CurrentUser, session: SessionDep) -> Response:
+    row = _window(session, delegation_id)
     deals.append_audit(
         session,
         subject_type="delegation",

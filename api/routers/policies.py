@@ -6,7 +6,8 @@ from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import IntegrityError
 
-from api.deps import AdminUser, CurrentUser, SessionDep
+from api.authorization import CurrentUser
+from api.deps import SessionDep
 from api.responses import errors
 from policies import Policy, PolicyError, load_policy
 from store import deals, policy_versions
@@ -74,14 +75,14 @@ def get_active(user: CurrentUser, session: SessionDep) -> PolicySummary:
 
 
 @router.post("/validate")
-def validate(body: PolicyDocument, user: AdminUser) -> ValidationReport:
+def validate(body: PolicyDocument, user: CurrentUser) -> ValidationReport:
     """Check a draft without storing it: 422 names each rule that fails, and why."""
     policy = _load(body.document)
     return ValidationReport(valid=True, version=policy.version, rules=[r.id for r in policy.rules])
 
 
 @router.put("")
-def put_policy(body: PolicyDocument, user: AdminUser, session: SessionDep) -> PolicySummary:
+def put_policy(body: PolicyDocument, user: CurrentUser, session: SessionDep) -> PolicySummary:
     """Store a new policy version and make it active; deals already routed keep theirs."""
     policy = _load(body.document)
     now = datetime.now(UTC)

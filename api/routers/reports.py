@@ -24,7 +24,8 @@ from openpyxl.styles import Font  # type: ignore[import-untyped]
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from pydantic_core import to_json
 
-from api.deps import AdminUser, SessionDep, SessionFactoryDep, require_role
+from api.authorization import CurrentUser
+from api.deps import SessionDep, SessionFactoryDep
 from api.responses import errors
 from pricing import Amount, CurrencyCode, minor_units
 from pricing.money import HUNDRED
@@ -40,12 +41,10 @@ from store.reporting import (
     ReportFilter,
     ReportRow,
 )
-from store.tables import User
 from workflows.messages import DealStatus
 
 router = APIRouter(prefix="/reports", tags=["reports"], responses=errors(400, 401, 403, 413))
 
-FinanceUser = Annotated[User, Depends(require_role("finance", "admin"))]
 
 CSV_TYPE = "text/csv"
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -199,6 +198,15 @@ class BandRow(DealGroup):
     approval_rate_pct: Decimal | None = _percent(
         "approved / (approved + rejected) x 100 (null when neither)"
     )
+
+
+class MarginBandRow(DealGroup):
+    band: str = Field(description="The band of the deal's gross margin percent, e.g. '40-50%'")
+    band_from_pct: Decimal | None = _percent(
+        "The band's lowest margin (inclusive); null for the first band, open below"
+    )
+    band_to_pct: Decimal | None = _percent("The band's upper bound (exclusive); null for the last")
+    deals: int = _count("Deals (current versions with revenue) in the band")
 
 
 class BookingRow(Periods):
@@ -684,7 +692,7 @@ def _margin_row(row: ReportRow) -> dict[str, Any]:
     responses=_FORMATS_DOC,
 )
 def margins_report(
-    user: FinanceUser,
+    user: CurrentUser,
     sessions: SessionFactoryDep,
     where: FilterDep,
     view: Annotated[
@@ -738,7 +746,7 @@ def _waterfall_row(row: ReportRow) -> dict[str, Any]:
 
 @router.get("/discounts", response_model=Report[WaterfallRow], responses=_FORMATS_DOC)
 def discounts_report(
-    user: FinanceUser,
+    user: CurrentUser,
     sessions: SessionFactoryDep,
     where: FilterDep,
     group_by: LineGroupBy = None,
@@ -759,7 +767,7 @@ def discounts_report(
 
 @router.get("/discounts/approvals", response_model=Report[ApprovalNeedRow], responses=_FORMATS_DOC)
 def approvals_needed_report(
-    user: FinanceUser,
+    user: CurrentUser,
     sessions: SessionFactoryDep,
     where: FilterDep,
     group_by: DealGroupBy = None,
@@ -788,7 +796,7 @@ _DEFAULT_BANDS = "5,10,15,20,30,50"
 
 @router.get("/discounts/bands", response_model=Report[BandRow], responses=_FORMATS_DOC)
 def approval_bands_report(
-    user: FinanceUser,
+    user: CurrentUser,
     sessions: SessionFactoryDep,
     where: FilterDep,
     bands: Annotated[
@@ -809,38 +817,22 @@ def approval_bands_report(
     """Approval rate by discount band: per band of the deal's discount off list, the deals,
     those that needed approval, and how their current versions were decided."""
     output = negotiate(fmt, accept)
-    edges = [Decimal(edge) for edge in bands.split(",")]
-    if edges != sorted(set(edges)) or edges[-1] > HUNDRED or edges[0] <= 0:
-        raise RequestValidationError(
-            [
-                {
-                    "type": "bands",
-                    "loc": ("query", "bands"),
-                    "msg": "band edges must increase, each above 0 and at most 100",
-                    "input": bands,
-                }
-            ]
-        )
+    edges = _band_edges(bands, lowest=Decimal(0))
     dims = _dims(group_by)
     where = _dated(where, date_field or DateField.SUBMITTED)
     with sessions() as session:
         rows = reporting.approval_bands(
             session, edges_bp=[int(e * HUNDRED) for e in edges], group_by=dims, where=where
         )
-    bounds = [Decimal(0), *edges, None]
+    # Discounts start at 0: the first band is [0, first edge).
+    bounds: list[Decimal | None] = [Decimal(0), *edges, None]
 
     def band_row(row: ReportRow) -> dict[str, Any]:
-        group = dict(row.group)
-        index = group.pop("band")
-        assert isinstance(index, int)
-        low, high = bounds[index], bounds[index + 1]
-        assert low is not None
+        group, band = _band_of(row, bounds)
         v = {k: value or 0 for k, value in row.values.items()}
         return {
             **group,
-            "band": f"{_pct_text(low)}-{_pct_text(high)}%" if high else f"{_pct_text(low)}%+",
-            "band_from_pct": low,
-            "band_to_pct": high,
+            **band,
             "approval_rate_pct": _ratio_pct(v["approved"], v["approved"] + v["rejected"]),
             **v,
         }
@@ -849,8 +841,101 @@ def approval_bands_report(
     return _respond(BandRow, meta, [band_row(r) for r in rows], output)
 
 
+def _band_edges(bands: str, *, lowest: Decimal) -> list[Decimal]:
+    """The edges of `bands=` (already matched to its pattern): increasing, each above
+    `lowest` and at most 100; a 422 at `bands` otherwise."""
+    edges = [Decimal(edge) for edge in bands.split(",")]
+    if edges != sorted(set(edges)) or edges[-1] > HUNDRED or edges[0] <= lowest:
+        raise RequestValidationError(
+            [
+                {
+                    "type": "bands",
+                    "loc": ("query", "bands"),
+                    "msg": f"band edges must increase, each above {_pct_text(lowest)} and at "
+                    "most 100",
+                    "input": bands,
+                }
+            ]
+        )
+    return edges
+
+
+def _band_of(
+    row: ReportRow, bounds: Sequence[Decimal | None]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The row's group without its band index, and the band's name and bounds (None: open)."""
+    group = dict(row.group)
+    index = group.pop("band")
+    assert isinstance(index, int)
+    low, high = bounds[index], bounds[index + 1]
+    return group, {"band": band_name(low, high), "band_from_pct": low, "band_to_pct": high}
+
+
+def band_name(low: Decimal | None, high: Decimal | None) -> str:
+    """'10-20%', 'below 0%' (open below), '90%+' (open above), '-5 to 10%'."""
+    if low is None:
+        assert high is not None
+        return f"below {_pct_text(high)}%"
+    if high is None:
+        return f"{_pct_text(low)}%+"
+    # "-5 to 10%", since "-5-10%" reads as a typo.
+    return f"{_pct_text(low)}{' to ' if low < 0 else '-'}{_pct_text(high)}%"
+
+
 def _pct_text(value: Decimal) -> str:
     return f"{value.normalize():f}"
+
+
+DEFAULT_MARGIN_BANDS = "0,10,20,30,40,50,60,70,80,90"
+
+
+@router.get("/margins/bands", response_model=Report[MarginBandRow], responses=_FORMATS_DOC)
+def margin_bands_report(
+    user: CurrentUser,
+    sessions: SessionFactoryDep,
+    where: FilterDep,
+    view: Annotated[
+        MarginView,
+        Query(description="all deals, approved (current version approved) or won deals"),
+    ] = MarginView.ALL,
+    bands: Annotated[
+        str,
+        Query(
+            pattern=r"^-?\d{1,3}(\.\d{1,2})?(,-?\d{1,3}(\.\d{1,2})?){0,19}$",
+            description=(
+                "Band edges, gross margin percent, increasing, comma-separated: 0,50 makes "
+                "bands below 0%, 0-50% and 50%+"
+            ),
+        ),
+    ] = DEFAULT_MARGIN_BANDS,
+    group_by: DealGroupBy = None,
+    date_field: DateFieldQuery = None,
+    fmt: FormatQuery = None,
+    accept: AcceptHeader = None,
+) -> Response:
+    """The margin distribution: deals (current versions) per band of their gross margin
+    percent. Deals without revenue have no margin percent and are not counted."""
+    output = negotiate(fmt, accept)
+    edges = _band_edges(bands, lowest=-HUNDRED)
+    dims = _dims(group_by)
+    where = _dated(where, date_field or reporting.default_date_field(view))
+    with sessions() as session:
+        rows = reporting.margin_bands(
+            session,
+            edges_bp=[int(e * HUNDRED) for e in edges],
+            view=view,
+            group_by=dims,
+            where=where,
+        )
+    # Margins have no floor: the first band is open below.
+    bounds: list[Decimal | None] = [None, *edges, None]
+
+    def band_row(row: ReportRow) -> dict[str, Any]:
+        group, band = _band_of(row, bounds)
+        return {**group, **band, "deals": row.values["deals"] or 0}
+
+    meta = _meta("margin-bands", dims, where, date_field=where.date_field.value, view=view.value)
+    return _respond(MarginBandRow, meta, [band_row(r) for r in rows], output)
 
 
 def _booking_row(row: ReportRow) -> dict[str, Any]:
@@ -872,7 +957,7 @@ def _booking_row(row: ReportRow) -> dict[str, Any]:
 
 @router.get("/bookings", response_model=Report[BookingRow], responses=_FORMATS_DOC)
 def bookings_report(
-    user: FinanceUser,
+    user: CurrentUser,
     sessions: SessionFactoryDep,
     where: FilterDep,
     group_by: BookingGroupBy = None,
@@ -911,7 +996,7 @@ def _deal_cycle_row(row: ReportRow) -> dict[str, Any]:
 
 @router.get("/cycle-times", response_model=Report[DealCycleRow], responses=_FORMATS_DOC)
 def cycle_times_report(
-    user: FinanceUser,
+    user: CurrentUser,
     sessions: SessionFactoryDep,
     where: FilterDep,
     group_by: DealGroupBy = None,
@@ -949,7 +1034,7 @@ def _task_cycle_row(row: ReportRow) -> dict[str, Any]:
 
 @router.get("/cycle-times/tasks", response_model=Report[TaskCycleRow], responses=_FORMATS_DOC)
 def task_cycle_times_report(
-    user: FinanceUser,
+    user: CurrentUser,
     sessions: SessionFactoryDep,
     where: FilterDep,
     group_by: TaskGroupBy = None,
@@ -988,7 +1073,7 @@ def _pipeline_row(row: ReportRow) -> dict[str, Any]:
 
 @router.get("/pipeline", response_model=Report[PipelineRow], responses=_FORMATS_DOC)
 def pipeline_report(
-    user: FinanceUser,
+    user: CurrentUser,
     sessions: SessionFactoryDep,
     where: FilterDep,
     group_by: DealGroupBy = None,
@@ -1026,7 +1111,7 @@ def _quota_public(row: reporting.QuotaTarget) -> QuotaTargetPublic:
 
 @router.get("/quotas")
 def list_quotas(
-    user: FinanceUser,
+    user: CurrentUser,
     session: SessionDep,
     rep: Names = None,
     period: Names = None,
@@ -1041,7 +1126,7 @@ def list_quotas(
 
 @router.put("/quotas")
 def put_quotas(
-    body: QuotaTargetsIn, user: AdminUser, session: SessionDep
+    body: QuotaTargetsIn, user: CurrentUser, session: SessionDep
 ) -> list[QuotaTargetPublic]:
     """Set quota targets (ACV per rep, period and currency); a target given again replaces
     the earlier one. All or nothing: one invalid target refuses the request."""

@@ -9,7 +9,8 @@ from fastapi import APIRouter, HTTPException, Path, status
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import AdminUser, SessionDep
+from api.authorization import CurrentUser
+from api.deps import SessionDep
 from api.responses import errors
 from store import deals, documents
 from store.tables import TemplateRevision
@@ -82,20 +83,20 @@ def _checked(name: DocumentKind, source: str) -> None:
 
 
 @router.get("")
-def list_templates(user: AdminUser, session: SessionDep) -> list[TemplatePublic]:
+def list_templates(user: CurrentUser, session: SessionDep) -> list[TemplatePublic]:
     return [
         _public(name, documents.current_template(session, name=name)) for name in DOCUMENT_KINDS
     ]
 
 
 @router.get("/{name}")
-def get_template(name: Name, user: AdminUser, session: SessionDep) -> TemplatePublic:
+def get_template(name: Name, user: CurrentUser, session: SessionDep) -> TemplatePublic:
     return _public(name, documents.current_template(session, name=name))
 
 
 @router.put("/{name}")
 def put_template(
-    name: Name, body: TemplateSource, user: AdminUser, session: SessionDep
+    name: Name, body: TemplateSource, user: CurrentUser, session: SessionDep
 ) -> TemplatePublic:
     """Replace the template. Refused (422, with the line) when it does not parse, reads a
     field the deal does not have, or reaches outside the sandbox."""
@@ -104,13 +105,13 @@ def put_template(
 
 
 @router.delete("/{name}")
-def reset_template(name: Name, user: AdminUser, session: SessionDep) -> TemplatePublic:
+def reset_template(name: Name, user: CurrentUser, session: SessionDep) -> TemplatePublic:
     """Go back to the shipped template (kept as a revision, so the history shows it)."""
     return _save(session, name, None, user.username)
 
 
 @router.post("/{name}/preview", response_class=HTMLResponse)
-def preview_template(name: Name, body: TemplateSource, user: AdminUser) -> HTMLResponse:
+def preview_template(name: Name, body: TemplateSource, user: CurrentUser) -> HTMLResponse:
     """Render a draft against a sample deal, without saving it."""
     _checked(name, body.source)
     html = render_document(name, sample_context(name), source=body.source)

@@ -194,6 +194,30 @@ async def test_a_rep_never_sees_another_reps_deal(api: httpx.AsyncClient) -> Non
     assert [d["id"] for d in alice_list] == [deal_id]
 
 
+async def test_my_deals_filter_by_status(api: httpx.AsyncClient) -> None:
+    alice = await login(api, "alice")
+    standard = await _submit(api, alice, deal_body())
+    discounted = await _submit(api, alice, deal_body(discount_pct="25"))
+    await eventually(lambda: _deal(api, alice, standard), lambda d: d["status"] == "approved")
+    await eventually(lambda: _deal(api, alice, discounted), lambda d: d["status"] == "in_approval")
+
+    async def ids(*statuses: str) -> list[str]:
+        response = await api.get(
+            "/api/v1/deals", params=[("status", s) for s in statuses], headers=alice
+        )
+        assert response.status_code == 200, response.text
+        return [d["id"] for d in response.json()]
+
+    assert await ids("approved") == [standard]
+    assert await ids("in_approval") == [discounted]
+    # Newest first, and several statuses at once.
+    assert await ids("approved", "in_approval") == [discounted, standard]
+    assert await ids("withdrawn") == []
+    refused = await api.get("/api/v1/deals", params={"status": "won"}, headers=alice)
+    assert refused.status_code == 422
+    assert refused.json()["detail"][0]["loc"] == ["query", "status", 0]
+
+
 async def test_malformed_deal_is_refused_and_nothing_is_stored_or_started(
     api: httpx.AsyncClient, seeded: SessionFactory, temporal_client: Client, settings: Any
 ) -> None:

@@ -201,17 +201,17 @@ async def test_an_offset_past_64_bits_is_a_422_not_a_500(
     response = await api.get(path, params={"offset": str(2**64)}, headers=headers)
     assert response.status_code == 422, response.text
     assert [e["loc"] for e in response.json()["detail"]] == [["query", "offset"]]
-    assert (
-        await api.get(path, params={"offset": "1000000000"}, headers=headers)
-    ).status_code == 200
+    assert (await api.get(path, params={"offset": "1000000"}, headers=headers)).status_code == 200
 
 
-async def test_a_row_id_past_32_bits_is_a_422_not_a_500(
+async def test_a_row_id_past_32_bits_is_a_404_not_a_500(
     api: httpx.AsyncClient, seeded: SessionFactory
 ) -> None:
-    """Found by the run above on PostgreSQL, where ids are 32-bit `integer`s."""
+    """Found by the run above on PostgreSQL, where ids are 32-bit `integer`s. The
+    authorization gate looks the delegation up before the path is validated: no row can have
+    such an id, so it is not found."""
     dave = await login(api, "dave")
-    response = await api.delete(f"/api/v1/delegations/{2**31}", headers=dave)
-    assert response.status_code == 422, response.text
-    assert [e["loc"] for e in response.json()["detail"]] == [["path", "delegation_id"]]
+    for too_big in (2**31, 2**64):
+        response = await api.delete(f"/api/v1/delegations/{too_big}", headers=dave)
+        assert response.status_code == 404, response.text
     assert (await api.delete(f"/api/v1/delegations/{2**31 - 1}", headers=dave)).status_code == 404

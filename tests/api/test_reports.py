@@ -41,6 +41,7 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 # Every report route, with a grouping that gives it several rows.
 REPORTS: list[tuple[str, dict[str, str | list[str]]]] = [
     ("/api/v1/reports/margins", {"group_by": "month"}),
+    ("/api/v1/reports/margins/bands", {"group_by": "rep"}),
     ("/api/v1/reports/discounts", {"group_by": "rep,product"}),
     ("/api/v1/reports/discounts/approvals", {"group_by": "rep"}),
     ("/api/v1/reports/discounts/bands", {"bands": "5,10"}),
@@ -51,6 +52,7 @@ REPORTS: list[tuple[str, dict[str, str | list[str]]]] = [
 ]
 ROW_MODELS: dict[str, type[BaseModel]] = {
     "/api/v1/reports/margins": reports.MarginRow,
+    "/api/v1/reports/margins/bands": reports.MarginBandRow,
     "/api/v1/reports/discounts": reports.WaterfallRow,
     "/api/v1/reports/discounts/approvals": reports.ApprovalNeedRow,
     "/api/v1/reports/discounts/bands": reports.BandRow,
@@ -240,6 +242,37 @@ async def test_cycle_times_in_hours(reports_api: httpx.AsyncClient, erin: dict[s
     assert _pick(
         tasks["rows"], "stage", "tasks", "decided", "median_hours", "p90_hours", "escalated"
     ) == [(1, 3, 3, "4.00", "8.80", 0), (2, 2, 1, "14.00", "14.00", 1)]
+
+
+async def test_margin_distribution_bands_each_deal_by_its_exact_margin(
+    reports_api: httpx.AsyncClient, erin: dict[str, str]
+) -> None:
+    body = await _json(reports_api, erin, "/api/v1/reports/margins/bands")
+    # B 46.67%, C 55.56%, A 60.09%, E exactly 60.00% (in 60-70, not 50-60), D 76.92%.
+    assert _pick(body["rows"], "band", "band_from_pct", "band_to_pct", "deals") == [
+        ("40-50%", "40", "50", 1),
+        ("50-60%", "50", "60", 1),
+        ("60-70%", "60", "70", 2),
+        ("70-80%", "70", "80", 1),
+    ]
+    edges = await _json(reports_api, erin, "/api/v1/reports/margins/bands", bands="-5,50,60")
+    assert _pick(edges["rows"], "band", "band_from_pct", "band_to_pct", "deals") == [
+        ("-5 to 50%", "-5", "50", 1),
+        ("50-60%", "50", "60", 1),
+        ("60%+", "60", None, 3),
+    ]
+    below = await _json(reports_api, erin, "/api/v1/reports/margins/bands", bands="50")
+    assert _pick(below["rows"], "band", "band_from_pct", "deals") == [
+        ("below 50%", None, 1),
+        ("50%+", "50", 4),
+    ]
+    won = await _json(reports_api, erin, "/api/v1/reports/margins/bands", view="won")
+    assert _pick(won["rows"], "band", "deals") == [("60-70%", 2)]
+    bad = await reports_api.get(
+        "/api/v1/reports/margins/bands", params={"bands": "50,10"}, headers=erin
+    )
+    assert bad.status_code == 422
+    assert bad.json()["detail"][0]["loc"] == ["query", "bands"]
 
 
 async def test_pipeline_by_rep_and_segment(

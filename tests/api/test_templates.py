@@ -6,10 +6,12 @@ import httpx
 import pytest
 from sqlmodel import select
 
+import templates.documents as documents
 from store.db import SessionFactory
 from store.tables import Document
 from templates.documents import builtin_source
 from tests.helpers import deal_body, login
+from tests.templates.test_template_limits import HEAD, HUNGRY, NO_LINE, REFUSED
 from tests.workflows.flow import submit, wait_for_status
 
 PAYLOADS = [
@@ -98,3 +100,25 @@ async def test_a_saved_template_renders_new_proposals_until_reset(
     other = await submit(api, alice, deal_body(customer="Beta Ltd"))
     await wait_for_status(api, alice, other, "approved")
     assert marker not in (await api.get(f"/api/v1/deals/{other}/proposal", headers=alice)).text
+
+
+async def test_refused_and_hungry_templates_are_a_422_naming_the_line(
+    api: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(documents, "RENDER_SECONDS", 0.5)
+    admin = await login(api, "admin")
+    cases = [(payload, says, 3) for payload, says in REFUSED] + [
+        (payload, says, None if payload in NO_LINE else 3) for payload, _, says in HUNGRY
+    ]
+    for payload, says, line in cases:
+        for route in ("/api/v1/templates/proposal", "/api/v1/templates/proposal/preview"):
+            send = api.put if route.endswith("proposal") else api.post
+            response = await send(route, json={"source": HEAD + payload}, headers=admin)
+
+            assert response.status_code == 422, (payload, response.text)
+            [problem] = response.json()["detail"]
+            assert problem["loc"] == ["body", "source"]
+            assert says in problem["msg"], (payload, problem)
+            assert problem.get("line") == line, (payload, problem)
+    current = await api.get("/api/v1/templates/proposal", headers=admin)
+    assert current.json()["customized"] is False

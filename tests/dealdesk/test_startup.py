@@ -2,72 +2,18 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Engine, make_url
-from temporalio import activity, workflow
 
-from dealdesk.cli import main
-from dealdesk.settings import get_settings
 from store import migrate
-
-PRODUCTION = {
-    "DEALDESK_MODE": "production",
-    "DEALDESK_SECRET_KEY": "p" * 40,
-    "DEALDESK_SEED_DEMO_DATA": "false",
-}
-
-
-def database_url(engine: Engine) -> str:
-    """The test database as a URL the CLI can open (a PostgreSQL test's schema included)."""
-    url = engine.url
-    if engine.dialect.name == "postgresql":
-        with engine.connect() as connection:
-            schema = connection.execute(text("SELECT current_schema()")).scalar_one()
-        url = url.update_query_dict({"options": f"-csearch_path={schema}"})
-    return url.render_as_string(hide_password=False)
-
-
-@pytest.fixture
-def cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[dict[str, str]]:
-    """A clean DEALDESK_* environment (no .env either) and a fresh get_settings() around it.
-    Temporal points at a closed port, so a check that wrongly passes fails fast, not hangs."""
-    monkeypatch.chdir(tmp_path)
-    for key in list(os.environ):
-        if key.startswith("DEALDESK_") and key != "DEALDESK_TEST_DATABASE_URL":
-            monkeypatch.delenv(key)
-    env = {"DEALDESK_DATA_DIR": str(tmp_path / "data"), "DEALDESK_TEMPORAL_ADDRESS": "127.0.0.1:1"}
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    get_settings.cache_clear()
-    # main() configures process-wide logging (a root handler on this test's captured stderr,
-    # Temporal's logger flags): put it back for the tests that follow.
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    on_message = (
-        workflow.logger.workflow_info_on_message,
-        activity.logger.activity_info_on_message,
-    )
-    yield env
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    workflow.logger.workflow_info_on_message, activity.logger.activity_info_on_message = on_message
-    get_settings.cache_clear()
-
-
-def _run(monkeypatch: pytest.MonkeyPatch, argv: list[str], **env: str) -> None:
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    get_settings.cache_clear()
-    main(argv)
+from tests.dealdesk.conftest import PRODUCTION, database_url, run_cli
 
 
 @pytest.fixture
@@ -109,11 +55,11 @@ def test_migrate_twice_is_a_no_op(
     url = database_url(empty_engine)
     head = migrate.head_revision()
 
-    _run(monkeypatch, ["migrate"], DEALDESK_DATABASE_URL=url, **PRODUCTION)
+    run_cli(monkeypatch, ["migrate"], DEALDESK_DATABASE_URL=url, **PRODUCTION)
     assert capsys.readouterr().out == f"database schema migrated from empty to revision {head}\n"
     migrated = _schema(empty_engine)
 
-    _run(monkeypatch, ["migrate"])
+    run_cli(monkeypatch, ["migrate"])
     assert capsys.readouterr().out == f"database schema already at revision {head} (newest)\n"
     assert _schema(empty_engine) == migrated
     assert migrate.current_revision(empty_engine) == head
@@ -133,7 +79,7 @@ def test_a_database_at_an_older_revision_is_refused(
     old = migrate.current_revision(engine)
 
     with pytest.raises(SystemExit) as refused:
-        _run(monkeypatch, [command], DEALDESK_DATABASE_URL=database_url(engine), **env)
+        run_cli(monkeypatch, [command], DEALDESK_DATABASE_URL=database_url(engine), **env)
 
     assert refused.value.code == (
         f"dealdesk: the database is at schema revision {old}, this version of DealDesk needs "
@@ -141,7 +87,7 @@ def test_a_database_at_an_older_revision_is_refused(
     )
     # Refusing changed nothing; `dealdesk migrate` then brings it up, and start-up accepts it.
     assert migrate.current_revision(engine) == old
-    _run(monkeypatch, ["migrate"])
+    run_cli(monkeypatch, ["migrate"])
     assert migrate.current_revision(engine) == newer_code
     migrate.check(engine)
 
@@ -154,13 +100,13 @@ def test_a_database_from_a_newer_release_is_refused(
     url = database_url(engine)
 
     with pytest.raises(SystemExit) as refused:
-        _run(monkeypatch, ["worker"], DEALDESK_DATABASE_URL=url, **PRODUCTION)
+        run_cli(monkeypatch, ["worker"], DEALDESK_DATABASE_URL=url, **PRODUCTION)
     assert "revision f00dcafe, which this version of DealDesk does not know" in str(
         refused.value.code
     )
 
     with pytest.raises(SystemExit) as refused:
-        _run(monkeypatch, ["migrate"])
+        run_cli(monkeypatch, ["migrate"])
     assert str(refused.value.code).startswith("dealdesk: cannot migrate the database:")
 
 
@@ -171,7 +117,7 @@ def test_development_migrates_an_empty_database_at_start_up(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     # `seed` prepares the database exactly as `dealdesk up` does, without starting Temporal.
-    _run(monkeypatch, ["seed"], DEALDESK_DATABASE_URL=database_url(empty_engine))
+    run_cli(monkeypatch, ["seed"], DEALDESK_DATABASE_URL=database_url(empty_engine))
 
     out = capsys.readouterr().out
     assert f"database created at schema revision {migrate.head_revision()}" in out
@@ -206,7 +152,7 @@ def test_an_unreachable_database_is_one_line(
 ) -> None:
     url = make_url("postgresql+psycopg://nobody@127.0.0.1:1/none").render_as_string()
     with pytest.raises(SystemExit) as refused:
-        _run(monkeypatch, ["migrate"], DEALDESK_DATABASE_URL=url, **PRODUCTION)
+        run_cli(monkeypatch, ["migrate"], DEALDESK_DATABASE_URL=url, **PRODUCTION)
     assert str(refused.value.code).startswith("dealdesk: the database cannot be used:")
 
 
@@ -215,7 +161,7 @@ def test_a_missing_temporal_tls_file_is_one_line(
 ) -> None:
     missing = tmp_path / "no-such-ca.pem"
     with pytest.raises(SystemExit) as refused:
-        _run(
+        run_cli(
             monkeypatch,
             ["worker"],
             DEALDESK_DATABASE_URL=database_url(engine),

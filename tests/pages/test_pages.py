@@ -114,7 +114,9 @@ async def test_page_post_without_csrf_is_refused(api: httpx.AsyncClient) -> None
     assert "dealdesk_session" in api.cookies
 
 
-@pytest.mark.parametrize("path", ["/admin/policy", "/admin/templates", "/admin/catalog", "/inbox"])
+@pytest.mark.parametrize(
+    "path", ["/admin/policy", "/admin/templates", "/admin/catalog", "/admin/users", "/inbox"]
+)
 async def test_a_rep_gets_a_403_page_for_other_roles_pages(
     api: httpx.AsyncClient, path: str
 ) -> None:

@@ -1,9 +1,10 @@
 """Determinism: recorded histories of the main paths must replay against the current code.
 
-`histories/` holds histories recorded from earlier code (standard_offer.json and
-approved_after_revision.json end at approval, as the workflow did before the proposal
-lifecycle; the `proposal-lifecycle` patch keeps them replaying). A change to DealWorkflow
-that alters the commands it issues fails here unless it is guarded by `workflow.patched`.
+`histories/` holds histories recorded from earlier code. Those recorded while the
+`proposal-lifecycle` patch was new carry its marker, which the deprecated patch still accepts;
+the ones from before it (ending at approval) were retired with it, as Temporal's patching
+lifecycle prescribes once no such run is open. A change to DealWorkflow that alters the
+commands it issues fails here unless it is guarded by `workflow.patched`.
 To record the current paths after a deliberate, patched change:
 DEALDESK_RECORD_HISTORIES=1 pytest this file.
 """

@@ -83,46 +83,122 @@
       input.value = value === null || value === undefined ? "" : String(value);
     }
 
+    const chargeTemplate = document.getElementById("charge-template");
+    const tierTemplate = document.getElementById("tier-template");
+    const CHARGE_FIELDS = ["unit_price", "unit_cost", "period", "package_size", "package_price",
+      "estimated_quantity", "free_units", "minimum_commitment"];
+    // A line's, charge's or tier's input (a charge's own come before its tiers' in the page).
+    const fieldOf = function (node, f) { return node.querySelector('[data-field="' + f + '"]'); };
+    function fill(input, value) { if (input && value !== undefined && value !== null) input.value = String(value); }
+    function removable(node, selector) {
+      node.querySelector(selector).addEventListener("click", function () { node.remove(); schedule(); });
+    }
+
+    function addTier(charge, tier) {
+      const node = tierTemplate.content.firstElementChild.cloneNode(true);
+      ["up_to", "unit_price", "flat_fee"].forEach(function (f) { fill(fieldOf(node, f), tier[f]); });
+      removable(node, "[data-remove-tier]");
+      charge.querySelector("[data-tiers]").appendChild(node);
+      return node;
+    }
+
+    // Show the fields of the charge's type (and, for usage, of its rating model) only: hidden
+    // fields are out of the tab order and out of the body sent.
+    function showChargeFields(node) {
+      const type = fieldOf(node, "type").value;
+      const shown = new Set(type === "usage" ? ["usage", fieldOf(node, "model").value] : [type]);
+      node.querySelectorAll("[data-show]").forEach(function (part) {
+        part.hidden = !part.dataset.show.split(" ").some(function (t) { return shown.has(t); });
+      });
+      // A tiered model starts with one open tier to fill in.
+      const tiers = node.querySelector("[data-tiers]");
+      if (!tiers.parentElement.hidden && !tiers.querySelector("[data-tier]")) {
+        addTier(node, { up_to: "", unit_price: "" });
+      }
+    }
+
+    function addCharge(line, charge) {
+      const node = chargeTemplate.content.firstElementChild.cloneNode(true);
+      fieldOf(node, "type").value = charge.type || "recurring";
+      fieldOf(node, "model").value = charge.model || "per_unit";
+      fieldOf(node, "period").value = charge.period || "month";
+      CHARGE_FIELDS.forEach(function (f) { if (f !== "period") fill(fieldOf(node, f), charge[f]); });
+      (charge.tiers || []).forEach(function (t) { addTier(node, t); });
+      fieldOf(node, "type").addEventListener("change", function () { showChargeFields(node); });
+      fieldOf(node, "model").addEventListener("change", function () { showChargeFields(node); });
+      node.querySelector("[data-add-tier]").addEventListener("click", function () {
+        fieldOf(addTier(node, { up_to: "", unit_price: "" }), "up_to").focus(); schedule();
+      });
+      removable(node, "[data-remove-charge]");
+      line.querySelector("[data-charges]").appendChild(node);
+      showChargeFields(node);
+      return node;
+    }
+
     function addLine(line) {
       const node = template.content.firstElementChild.cloneNode(true);
       const custom = !line.sku;
       node.dataset.kind = custom ? "custom" : "product";
-      node.querySelectorAll("[data-kind]").forEach(function (label) {
-        label.hidden = label.dataset.kind !== node.dataset.kind;
+      node.querySelectorAll("[data-kind]").forEach(function (part) {
+        part.hidden = part.dataset.kind !== node.dataset.kind;
       });
-      const sku = node.querySelector('[data-field="sku"]');
+      const sku = fieldOf(node, "sku");
       products.forEach(function (p) { sku.appendChild(el("option", { value: p.sku }, p.sku + " – " + p.name)); });
-      const q = function (f) { return node.querySelector('[data-field="' + f + '"]'); };
       if (!custom) sku.value = line.sku;
-      q("quantity").value = line.quantity || "1";
-      q("discount_pct").value = line.discount_pct || "";
+      fieldOf(node, "quantity").value = line.quantity || "1";
+      const byAmount = line.discount_amount !== undefined && line.discount_amount !== null;
+      fieldOf(node, "discount_kind").value = byAmount ? "amount" : "pct";
+      fill(fieldOf(node, "discount"), byAmount ? line.discount_amount : line.discount_pct);
       if (custom) {
-        const charge = (line.charges || [])[0] || {};
-        q("name").value = line.name || "";
-        q("charge_type").value = charge.type === "one_time" ? "one_time" : "recurring";
-        q("unit_price").value = charge.unit_price || "";
-        q("unit_cost").value = charge.unit_cost || "";
+        fieldOf(node, "name").value = line.name || "";
+        (line.charges || []).forEach(function (c) { addCharge(node, c); });
+        node.querySelector("[data-add-charge]").addEventListener("click", function () {
+          fieldOf(addCharge(node, { type: "recurring" }), "type").focus(); schedule();
+        });
       }
-      node.querySelector("[data-remove-line]").addEventListener("click", function () {
-        node.remove();
-        schedule();
-      });
+      removable(node, "[data-remove-line]");
       lines.appendChild(node);
+      return node;
     }
 
+    // Only what the rep filled in: a required field left blank comes back as "Field required"
+    // next to it, rather than as a zero that prices silently.
+    function put(target, key, input) {
+      const value = input.value.trim();
+      if (value !== "") target[key] = value;
+    }
+    function chargeBody(node) {
+      const type = fieldOf(node, "type").value;
+      const charge = { type };
+      node.querySelectorAll("[data-field]").forEach(function (input) {
+        const f = input.dataset.field;
+        if (CHARGE_FIELDS.includes(f) && !input.closest("[data-show]")?.hidden && input.closest("[data-tier]") === null) {
+          put(charge, f, input);
+        }
+      });
+      if (type === "usage") {
+        charge.model = fieldOf(node, "model").value;
+        if (charge.model === "graduated" || charge.model === "volume") {
+          charge.tiers = Array.from(node.querySelectorAll("[data-tier]")).map(function (row) {
+            const tier = { up_to: fieldOf(row, "up_to").value.trim() || null };
+            put(tier, "unit_price", fieldOf(row, "unit_price"));
+            put(tier, "flat_fee", fieldOf(row, "flat_fee"));
+            return tier;
+          });
+        }
+      }
+      return charge;
+    }
     function linesBody() {
       return Array.from(lines.querySelectorAll("[data-line]")).map(function (node) {
-        const q = function (f) { return node.querySelector('[data-field="' + f + '"]').value.trim(); };
-        const line = { quantity: q("quantity") };
-        if (q("discount_pct")) line.discount_pct = q("discount_pct");
+        const line = { quantity: fieldOf(node, "quantity").value.trim() };
+        const discount = fieldOf(node, "discount");
+        put(line, fieldOf(node, "discount_kind").value === "amount" ? "discount_amount" : "discount_pct", discount);
         if (node.dataset.kind === "custom") {
-          line.name = q("name");
-          const charge = { type: q("charge_type"), unit_price: q("unit_price") || "0" };
-          if (charge.type === "recurring") charge.period = "month";
-          if (q("unit_cost")) charge.unit_cost = q("unit_cost");
-          line.charges = [charge];
+          line.name = fieldOf(node, "name").value.trim();
+          line.charges = Array.from(node.querySelectorAll("[data-charge]")).map(chargeBody);
         } else {
-          line.sku = q("sku");
+          line.sku = fieldOf(node, "sku").value;
         }
         return line;
       });
@@ -160,20 +236,39 @@
       document.getElementById("form-error").textContent = "";
     }
 
+    // The slot for a path such as lines.0.charges.1.tiers.2.up_to: walk down to the line,
+    // charge and tier it names, then that container's own slot for the field (or its "_").
+    const CONTAINERS = { lines: "[data-line]", charges: "[data-charge]", tiers: "[data-tier]" };
+    function lineSlot(parts) {
+      let scope = form;
+      let selector = null;
+      let i = 0;
+      while (CONTAINERS[parts[i]] && /^\d+$/.test(parts[i + 1] || "")) {
+        const inner = CONTAINERS[parts[i]];
+        const found = Array.from(scope.querySelectorAll(inner)).filter(function (n) {
+          return selector === null || n.parentElement.closest(selector) === scope;
+        })[Number(parts[i + 1])];
+        if (!found) return null;
+        scope = found; selector = inner; i += 2;
+      }
+      if (selector === null) return null;
+      const mine = function (name) {
+        return Array.from(scope.querySelectorAll('[data-slot="' + name + '"]')).find(function (s) {
+          return s.closest(selector) === scope;
+        });
+      };
+      return (parts[i] && mine(parts[i])) || mine("_");
+    }
+
     function showErrors(list) {
       clearErrors();
       const general = [];
       list.forEach(function (p) {
-        const m = p.path.match(/^lines\.(\d+)\.([a-z_]+)/);
-        let target = null;
-        if (m) {
-          const node = lines.querySelectorAll("[data-line]")[Number(m[1])];
-          if (node) target = node.querySelector('[data-line-error="' + m[2] + '"]');
-        } else {
-          target = form.querySelector('[data-error-for="' + p.path.split(".").slice(0, 2).join(".") + '"]') ||
-            form.querySelector('[data-error-for="' + p.path.split(".")[0] + '"]');
-        }
-        if (target) target.textContent = p.msg;
+        const parts = p.path.split(".");
+        const target = parts[0] === "lines" && parts.length > 1 ? lineSlot(parts) :
+          form.querySelector('[data-error-for="' + parts.slice(0, 2).join(".") + '"]') ||
+          form.querySelector('[data-error-for="' + parts[0] + '"]');
+        if (target) target.textContent = (target.textContent ? target.textContent + " " : "") + p.msg;
         else general.push((p.path ? p.path + ": " : "") + p.msg);
       });
       document.getElementById("form-error").textContent = general.join(" ");
@@ -181,6 +276,15 @@
 
     function showQuote(q) {
       const t = q.totals;
+      // Under each line, how it was priced (tier by tier for usage), in the pricing's words.
+      const nodes = lines.querySelectorAll("[data-line]");
+      q.lines.forEach(function (line, i) {
+        const out = nodes[i] && nodes[i].querySelector("[data-breakdown]");
+        if (out) {
+          out.textContent = line.breakdown.map(function (b) { return b.text; }).join("; ") +
+            " · estimated TCV " + money(line.tcv_estimated, q.currency) + ", margin " + pct(line.gross_margin_pct);
+        }
+      });
       const figures = document.getElementById("figures");
       figures.replaceChildren();
       [["ACV", money(t.acv, q.currency)], ["TCV", money(t.tcv, q.currency)], ["MRR", money(t.mrr, q.currency)],
@@ -245,10 +349,10 @@
     form.addEventListener("input", schedule);
     form.addEventListener("change", schedule);
     document.getElementById("add-product").addEventListener("click", function () {
-      addLine({ sku: products.length ? products[0].sku : "", quantity: "1" }); schedule();
+      fieldOf(addLine({ sku: products.length ? products[0].sku : "", quantity: "1" }), "sku").focus(); schedule();
     });
     document.getElementById("add-custom").addEventListener("click", function () {
-      addLine({ name: "", quantity: "1", charges: [{ type: "recurring", unit_price: "" }] }); schedule();
+      fieldOf(addLine({ name: "", quantity: "1", charges: [{ type: "recurring" }] }), "name").focus(); schedule();
     });
     form.addEventListener("submit", async function (event) {
       event.preventDefault();
@@ -472,7 +576,87 @@
     });
   }
 
-  // ---- finance: the reports as tables --------------------------------------------------
+  // ---- admin: users and delegation windows ----------------------------------------------
+  // Each problem goes to the form's slot for its field (the first part of its path); the rest
+  // to the form's result line.
+  function showFieldErrors(form, list, out) {
+    form.querySelectorAll(".field-error").forEach(function (e) { e.textContent = ""; });
+    const general = [];
+    list.forEach(function (p) {
+      const slot = p.path ? form.querySelector('[data-error-for="' + p.path.split(".")[0] + '"]') : null;
+      if (slot) slot.textContent = p.msg;
+      else general.push(p.msg);
+    });
+    out.className = general.length ? "result error" : "result";
+    out.textContent = general.join(" ");
+  }
+  function listField(value) {
+    return value.split(",").map(function (s) { return s.trim(); }).filter(Boolean);
+  }
+  function checked(form, name) {
+    return Array.from(form.querySelectorAll('input[name="' + name + '"]:checked')).map(function (b) { return b.value; });
+  }
+  // A datetime-local value is the browser's local time: sent as an instant with its offset.
+  function instant(value) {
+    const moment = new Date(value);
+    return value && !Number.isNaN(moment.getTime()) ? moment.toISOString() : value;
+  }
+  function onSubmit(form, send) {
+    form.addEventListener("submit", async function (event) {
+      event.preventDefault();
+      const out = form.querySelector(".result");
+      const result = await send(form.elements);
+      if (result.ok) window.location.reload();
+      else showFieldErrors(form, problems(result.data), out);
+    });
+  }
+  function adminUsers() {
+    document.querySelectorAll(".user-form").forEach(function (form) {
+      onSubmit(form, function (f) {
+        return api("PATCH", "/api/v1/users/" + encodeURIComponent(form.dataset.username), {
+          full_name: f.namedItem("full_name").value,
+          email: f.namedItem("email").value.trim(),
+          roles: checked(form, "roles"),
+          approval_roles: listField(f.namedItem("approval_roles").value),
+          manager: f.namedItem("manager").value || null,
+          active: f.namedItem("active").checked,
+        });
+      });
+    });
+    const create = document.getElementById("new-user");
+    onSubmit(create, function (f) {
+      return api("POST", "/api/v1/users", {
+        username: f.namedItem("username").value.trim(),
+        full_name: f.namedItem("full_name").value,
+        email: f.namedItem("email").value.trim(),
+        password: f.namedItem("password").value,
+        roles: checked(create, "roles"),
+        approval_roles: listField(f.namedItem("approval_roles").value),
+        manager: f.namedItem("manager").value || null,
+      });
+    });
+    onSubmit(document.getElementById("new-delegation"), function (f) {
+      return api("POST", "/api/v1/delegations", {
+        delegator: f.namedItem("delegator").value,
+        delegate: f.namedItem("delegate").value,
+        starts_at: instant(f.namedItem("starts_at").value),
+        ends_at: instant(f.namedItem("ends_at").value),
+      });
+    });
+    document.querySelectorAll("[data-end-delegation]").forEach(function (button) {
+      button.addEventListener("click", async function () {
+        const url = "/api/v1/delegations/" + encodeURIComponent(button.dataset.endDelegation);
+        // An open window is ended (kept on record); one not yet open is cancelled.
+        const result = button.dataset.state === "open" ? await api("POST", url + "/end") : await api("DELETE", url);
+        if (result.ok) { window.location.reload(); return; }
+        const out = document.getElementById("delegation-result");
+        out.className = "result error";
+        out.textContent = problems(result.data).map(function (p) { return p.msg; }).join(" ");
+      });
+    });
+  }
+
+  // ---- finance: the reports as tables (the charts are drawn on the server) -------------
   function finance() {
     const filter = document.getElementById("report-filter");
     function cell(value) {
@@ -489,7 +673,9 @@
       });
       const query = params.toString();
       const url = "/api/v1/reports/" + section.dataset.report + (query ? "?" + query : "");
-      section.querySelector("[data-csv]").href = url + (query ? "&" : "?") + "format=csv";
+      section.querySelectorAll("[data-download]").forEach(function (link) {
+        link.href = url + (query ? "&" : "?") + "format=" + link.dataset.download;
+      });
       const body = section.querySelector(".report-body");
       const result = await api("GET", url);
       body.replaceChildren();
@@ -524,15 +710,14 @@
       table.appendChild(tbody);
       body.appendChild(table);
     }
-    function loadAll() { document.querySelectorAll(".report").forEach(load); }
-    filter.addEventListener("submit", function (event) { event.preventDefault(); loadAll(); });
-    loadAll();
+    // The filter is a plain GET form: applying it reloads the page, charts and tables alike.
+    document.querySelectorAll(".report").forEach(load);
   }
 
   const pages = {
     finance,
     "deal-form": dealForm, deal: dealPage, inbox, "admin-policy": adminPolicy,
-    "admin-templates": adminTemplates, "admin-catalog": adminCatalog,
+    "admin-templates": adminTemplates, "admin-catalog": adminCatalog, "admin-users": adminUsers,
   };
   const init = pages[document.body.dataset.page];
   if (init) init();
