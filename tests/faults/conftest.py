@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
@@ -25,6 +26,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
 from dealdesk.settings import Settings
+from store import idempotency
 from store.db import SessionFactory
 from store.outbox import OutboxMessage
 from store.tables import ApprovalTask, AuditEvent
@@ -141,7 +143,10 @@ async def submit_all(
     async def one(index: int, body: dict[str, Any]) -> str:
         headers = alice | {"Idempotency-Key": f"fault-{run}-{index}"}
         async with limit:
-            for _ in range(200):
+            # Past the key's lease: a request cut off by an outage before it could release
+            # its key leaves it claimed until the lease ends, and meanwhile answers 409.
+            deadline = time.monotonic() + idempotency.LEASE.total_seconds() + 90
+            while time.monotonic() < deadline:
                 response = await api.post("/api/v1/deals", json=body, headers=headers)
                 if response.status_code == 201:
                     deal_id: str = response.json()["id"]
