@@ -713,7 +713,7 @@ def margins_report(
     where = _dated(where, date_field or reporting.default_date_field(view))
     # A session of the route's own, not a dependency's: that takes two more thread-pool
     # hops (open, close), which cost more than a small report's query on a busy machine.
-    with sessions() as session:
+    with reporting.report_session(sessions) as session:
         rows = reporting.margins(session, view=view, group_by=dims, where=where)
     meta = _meta("margins", dims, where, date_field=where.date_field.value, view=view.value)
     return _respond(MarginRow, meta, [_margin_row(r) for r in rows], output)
@@ -759,7 +759,7 @@ def discounts_report(
     output = negotiate(fmt, accept)
     dims = _dims(group_by)
     where = _dated(where, date_field or DateField.SUBMITTED)
-    with sessions() as session:
+    with reporting.report_session(sessions) as session:
         rows = reporting.discount_waterfall(session, group_by=dims, where=where)
     meta = _meta("discounts", dims, where, date_field=where.date_field.value)
     return _respond(WaterfallRow, meta, [_waterfall_row(r) for r in rows], output)
@@ -780,7 +780,7 @@ def approvals_needed_report(
     output = negotiate(fmt, accept)
     dims = _dims(group_by)
     where = _dated(where, date_field or DateField.SUBMITTED)
-    with sessions() as session:
+    with reporting.report_session(sessions) as session:
         rows = reporting.approvals_needed(session, group_by=dims, where=where)
     meta = _meta("approvals", dims, where, date_field=where.date_field.value)
     return _respond(
@@ -820,7 +820,7 @@ def approval_bands_report(
     edges = _band_edges(bands, lowest=Decimal(0))
     dims = _dims(group_by)
     where = _dated(where, date_field or DateField.SUBMITTED)
-    with sessions() as session:
+    with reporting.report_session(sessions) as session:
         rows = reporting.approval_bands(
             session, edges_bp=[int(e * HUNDRED) for e in edges], group_by=dims, where=where
         )
@@ -919,7 +919,7 @@ def margin_bands_report(
     edges = _band_edges(bands, lowest=-HUNDRED)
     dims = _dims(group_by)
     where = _dated(where, date_field or reporting.default_date_field(view))
-    with sessions() as session:
+    with reporting.report_session(sessions) as session:
         rows = reporting.margin_bands(
             session,
             edges_bp=[int(e * HUNDRED) for e in edges],
@@ -968,7 +968,7 @@ def bookings_report(
     against the reps' quota targets with attainment. Dated by booking; `status` is ignored."""
     output = negotiate(fmt, accept)
     dims = _dims(group_by)
-    with sessions() as session:
+    with reporting.report_session(sessions) as session:
         rows = reporting.bookings(session, group_by=dims, where=where)
     meta = _meta("bookings", dims, where, date_field="booked")
     return _respond(BookingRow, meta, [_booking_row(r) for r in rows], output)
@@ -1009,7 +1009,7 @@ def cycle_times_report(
     output = negotiate(fmt, accept)
     dims = _dims(group_by)
     where = _dated(where, date_field or DateField.DECIDED)
-    with sessions() as session:
+    with reporting.report_session(sessions) as session:
         rows = reporting.deal_cycle_times(session, group_by=dims, where=where)
     meta = _meta("cycle-times", dims, where, date_field=where.date_field.value)
     return _respond(DealCycleRow, meta, [_deal_cycle_row(r) for r in rows], output)
@@ -1045,7 +1045,7 @@ def task_cycle_times_report(
     mean), decisions and escalations. Dated by when each task closed; `status` filters deals."""
     output = negotiate(fmt, accept)
     dims = _dims(group_by)
-    with sessions() as session:
+    with reporting.report_session(sessions) as session:
         rows = reporting.task_cycle_times(session, group_by=dims, where=where)
     meta = _meta("task-cycle-times", dims, where, date_field="task_closed")
     return _respond(TaskCycleRow, meta, [_task_cycle_row(r) for r in rows], output)
@@ -1086,7 +1086,7 @@ def pipeline_report(
     output = negotiate(fmt, accept)
     dims = _dims(group_by)
     where = _dated(where, date_field or DateField.SUBMITTED)
-    with sessions() as session:
+    with reporting.report_session(sessions) as session:
         rows = reporting.pipeline(session, group_by=dims, where=where)
     meta = _meta("pipeline", dims, where, date_field=where.date_field.value)
     return _respond(PipelineRow, meta, [_pipeline_row(r) for r in rows], output)
