@@ -14,12 +14,13 @@ added: every money query groups by currency first.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, localcontext
 from enum import StrEnum
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
@@ -30,6 +31,7 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
+    and_,
     case,
     cast,
     delete,
@@ -906,6 +908,17 @@ class ReportRow:
     values: dict[str, int | None] = field(default_factory=dict)
 
 
+def _picker(indexes: Sequence[int]) -> Callable[[Sequence[Any]], tuple[Any, ...]]:
+    """The values at `indexes` of a row, as a tuple: itemgetter picks them in C, but gives a
+    bare value (not a 1-tuple) for one index."""
+    if len(indexes) == 1:
+        (only,) = indexes
+        return lambda record: (record[only],)
+    if not indexes:
+        return lambda record: ()
+    return itemgetter(*indexes)
+
+
 def _rows(
     result: Result[Any], keys: Sequence[str], measures: Sequence[str], *, money: bool
 ) -> list[ReportRow]:
@@ -913,14 +926,14 @@ def _rows(
     # than the database's own work on a report of a few thousand rows (bench/reports.py).
     # Every measure arrives as an int or NULL: sums and percentiles are cast to BIGINT in SQL.
     names = list(result.keys())
-    key_at = [names.index(k) for k in keys]
-    measure_at = [names.index(m) for m in measures]
+    get_keys = _picker([names.index(k) for k in keys])
+    get_measures = _picker([names.index(m) for m in measures])
     at_currency = names.index("currency") if money else None
     return [
         ReportRow(
             currency=None if at_currency is None else record[at_currency],
-            group=dict(zip(keys, [record[i] for i in key_at], strict=True)),
-            values=dict(zip(measures, [record[i] for i in measure_at], strict=True)),
+            group=dict(zip(keys, get_keys(record), strict=True)),
+            values=dict(zip(measures, get_measures(record), strict=True)),
         )
         for record in result.all()
     ]
@@ -1165,6 +1178,7 @@ def margin_bands(
 # -- bookings -------------------------------------------------------------------------------
 
 BOOKING_MEASURES = ("orders", "acv", "tcv", "new_customer_acv", "existing_customer_acv", "quota")
+_ORDER_MEASURES = BOOKING_MEASURES[:-1]
 
 
 def quota_applies(group_by: Sequence[Dim], where: ReportFilter) -> bool:
@@ -1201,8 +1215,9 @@ def bookings(session: Session, *, group_by: Sequence[Dim], where: ReportFilter) 
         where_orders.append(DO.c.new_customer == (where.customer_type == "new"))
     if where.products:
         where_orders.append(_sells(DO.c.deal_id, where.products))
-    # The orders are summed per group before the quotas join them: the outer sum then adds a
-    # few thousand groups rather than every order.
+    # The orders are summed per group, and the quotas (also per group) joined to those
+    # groups: one aggregation over the orders, where summing a union of orders and quotas
+    # aggregated twice.
     columns, keys = _grouped(dims, [order_dims[d] for d in dims], currency=DO.c.currency)
     orders = (
         select(
@@ -1213,55 +1228,55 @@ def bookings(session: Session, *, group_by: Sequence[Dim], where: ReportFilter) 
             _sum(case((DO.c.new_customer, DO.c.acv_minor), else_=_const(0))).label(
                 "new_customer_acv"
             ),
-            _sum(case((DO.c.new_customer, _const(0)), else_=DO.c.acv_minor)).label("existing_acv"),
-            cast(null(), BigInteger).label("quota"),
+            _sum(case((DO.c.new_customer, _const(0)), else_=DO.c.acv_minor)).label(
+                "existing_customer_acv"
+            ),
         )
         .where(*where_orders)
         .group_by(*keys)
     )
-    parts: list[Any] = [orders]
-    if quota_applies(dims, where):
-        kind = next(d for d in dims if d in PERIOD_DIMS)
-        where_quotas: list[Any] = [QT.c.period_kind == _const(kind.value)]
-        # A period counts when it overlaps the range asked for.
-        if where.date_from is not None:
-            where_quotas.append(QT.c.period_end >= where.date_from)
-        if where.date_to is not None:
-            where_quotas.append(QT.c.period_start <= where.date_to)
-        if where.reps:
-            where_quotas.append(QT.c.rep.in_(where.reps))
-        if where.currencies:
-            where_quotas.append(QT.c.currency.in_(where.currencies))
-        quota_dims = {Dim.REP: QT.c.rep, kind: QT.c.period}
-        parts.append(
-            select(
-                QT.c.currency.label("currency"),
-                *(quota_dims[d].label(d.value) for d in dims),
-                _const(0).label("orders"),
-                _const(0).label("acv"),
-                _const(0).label("tcv"),
-                _const(0).label("new_customer_acv"),
-                _const(0).label("existing_acv"),
-                QT.c.amount_minor.label("quota"),
-            ).where(*where_quotas)
-        )
-    facts = (union_all(*parts) if len(parts) > 1 else orders).subquery("facts")
-    keys = [facts.c.currency, *(facts.c[d.value] for d in dims)]
-    statement = (
+    names = [d.value for d in dims]
+    if not quota_applies(dims, where):
+        statement: Any = orders.add_columns(cast(null(), BigInteger).label("quota")).order_by(*keys)
+        return _rows(session.execute(statement), names, BOOKING_MEASURES, money=True)
+
+    kind = next(d for d in dims if d in PERIOD_DIMS)
+    where_quotas: list[Any] = [QT.c.period_kind == _const(kind.value)]
+    # A period counts when it overlaps the range asked for.
+    if where.date_from is not None:
+        where_quotas.append(QT.c.period_end >= where.date_from)
+    if where.date_to is not None:
+        where_quotas.append(QT.c.period_start <= where.date_to)
+    if where.reps:
+        where_quotas.append(QT.c.rep.in_(where.reps))
+    if where.currencies:
+        where_quotas.append(QT.c.currency.in_(where.currencies))
+    quota_dims = {Dim.REP: QT.c.rep, kind: QT.c.period}
+    quota_keys = [QT.c.currency, *(quota_dims[d] for d in dims)]
+    o = orders.cte("o")
+    q = (
         select(
-            *keys,
-            _sum(facts.c.orders).label("orders"),
-            _sum(facts.c.acv).label("acv"),
-            _sum(facts.c.tcv).label("tcv"),
-            _sum(facts.c.new_customer_acv).label("new_customer_acv"),
-            _sum(facts.c.existing_acv).label("existing_customer_acv"),
-            # NULL unless a quota row is in the group (sum skips NULLs).
-            _sum(facts.c.quota).label("quota"),
+            QT.c.currency.label("currency"),
+            *(quota_dims[d].label(d.value) for d in dims),
+            _sum(QT.c.amount_minor).label("quota"),
         )
-        .group_by(*keys)
-        .order_by(*keys)
+        .where(*where_quotas)
+        .group_by(*quota_keys)
+        .cte("q")
     )
-    return _rows(session.execute(statement), [d.value for d in dims], BOOKING_MEASURES, money=True)
+    # A full outer join, spelled as a left join and the quotas no group matched: SQLite has
+    # FULL JOIN only since 3.39.
+    same_group = and_(*(o.c[n] == q.c[n] for n in ["currency", *names]))
+    matched = select(
+        *(o.c[n] for n in ["currency", *names]), *(o.c[m] for m in _ORDER_MEASURES), q.c.quota
+    ).select_from(o.outerjoin(q, same_group))
+    quota_only = select(
+        *(q.c[n] for n in ["currency", *names]),
+        *(_const(0).label(m) for m in _ORDER_MEASURES),
+        q.c.quota,
+    ).where(~exists().where(same_group))
+    statement = union_all(matched, quota_only).order_by(*_positions(1, 1 + len(names)))
+    return _rows(session.execute(statement), names, BOOKING_MEASURES, money=True)
 
 
 # -- cycle times --------------------------------------------------------------------------------
