@@ -274,7 +274,7 @@ class ServeSpec:
     task_queue: str
     data_dir: str
     database: Database | None = None
-    threads: int = 16
+    threads: int = Settings.model_fields["worker_activity_threads"].default
 
     @property
     def log_path(self) -> Path:

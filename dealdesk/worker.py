@@ -39,9 +39,10 @@ def build_worker(
     sessions: SessionFactory,
     mailer: Mailer | None = None,
     task_queue: str | None = None,
-    threads: int = 16,
+    threads: int | None = None,
 ) -> Worker:
     cache_workflow_bytecode()
+    threads = threads or settings.worker_activity_threads
     deal_activities = DealActivities(sessions, seller=settings.seller_name)
     notify_activities = NotifyActivities(
         sessions,

@@ -72,3 +72,14 @@ def test_a_client_certificate_needs_its_key(tmp_path: Path) -> None:
         Settings(_env_file=None, temporal_tls_cert=tmp_path / "client.pem")
     with pytest.raises(ValidationError, match=both):
         Settings(_env_file=None, temporal_tls_key=tmp_path / "client.key")
+
+
+def test_worker_activity_threads_come_from_the_environment_within_bounds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DEALDESK_WORKER_ACTIVITY_THREADS", "8")
+    assert Settings(_env_file=None).worker_activity_threads == 8
+    for wrong in ("0", "257", "many"):
+        monkeypatch.setenv("DEALDESK_WORKER_ACTIVITY_THREADS", wrong)
+        with pytest.raises(ValidationError, match="worker_activity_threads"):
+            Settings(_env_file=None)
