@@ -222,6 +222,17 @@ def tasks_for_deal(session: Session, *, deal_id: str) -> Sequence[ApprovalTask]:
     ).all()
 
 
+def open_tasks_of(session: Session, *, deal_ids: Sequence[str]) -> Sequence[ApprovalTask]:
+    """The open tasks of several deals in one query (a list page waits on whom)."""
+    if not deal_ids:
+        return []
+    return session.exec(
+        select(ApprovalTask)
+        .where(col(ApprovalTask.deal_id).in_(deal_ids), ApprovalTask.status == "open")
+        .order_by(col(ApprovalTask.deal_id), col(ApprovalTask.stage), col(ApprovalTask.role))
+    ).all()
+
+
 def append_audit(
     session: Session,
     *,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -52,16 +53,14 @@ def _deal_rows(sessions: SessionFactory, user: User) -> list[dict[str, Any]]:
     now = datetime.now(UTC)
     with sessions() as session:
         rows = deals.list_deals(session, owner=owner, limit=200, offset=0)
+        # One query for every listed deal's open tasks, not one per deal.
+        waiting_on: dict[str, set[str]] = defaultdict(set)
+        for t in deals.open_tasks_of(session, deal_ids=[deal.id for deal, _ in rows]):
+            waiting_on[t.deal_id].add(f"{t.assignee} ({ROLE_LABELS.get(t.role, t.role)})")
         out = []
         for deal, version in rows:
             summary = DealSummary.from_rows(deal, version)
-            waiting = sorted(
-                {
-                    f"{t.assignee} ({ROLE_LABELS.get(t.role, t.role)})"
-                    for t in deals.tasks_for_deal(session, deal_id=deal.id)
-                    if t.status == "open"
-                }
-            )
+            waiting = sorted(waiting_on[deal.id])
             out.append(
                 {
                     "id": deal.id,

@@ -155,7 +155,12 @@ async def test_deal_page_inbox_and_admin_pages_render(api: httpx.AsyncClient) ->
     page = await api.get(f"/deals/{deal_id}")
     assert page.status_code == 200
     assert "needs sales VP approval because Largest line discount 25% is over 20%" in page.text
-    assert "Globex" in (await api.get("/deals")).text
+    listing = (await api.get("/deals")).text
+    assert "Globex" in listing
+    # Waiting on whom: the open task's assignee and role, on the deal's row only.
+    globex_row = next(r for r in listing.split("<tr") if "Globex" in r)
+    assert "dave (sales VP)" in globex_row
+    assert listing.count("dave (sales VP)") == 1
     form = await api.get(f"/deals/{deal_id}/edit")
     assert form.status_code == 200
     assert "Globex" in form.text
