@@ -49,7 +49,8 @@ def events(log: list[dict[str, object]]) -> list[object]:
 async def short_validity_api(
     settings: Settings, engine: Engine, temporal_client: Client, worker: Worker
 ) -> AsyncIterator[httpx.AsyncClient]:
-    short = settings.model_copy(update={"proposal_validity": timedelta(seconds=3)})
+    # Long enough to send and accept a proposal (a PDF each) on a loaded machine; 3 s was not.
+    short = settings.model_copy(update={"proposal_validity": timedelta(seconds=6)})
     app = create_app(short, engine=engine, temporal=temporal_client)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://dealdesk.test") as client:
@@ -173,9 +174,10 @@ async def test_an_unanswered_proposal_expires_but_an_accepted_one_stays_won(
     answered = await submit(api, alice, deal_body(customer="Quick Co"))
     await wait_for_status(api, alice, unanswered, "approved")
     await wait_for_status(api, alice, answered, "approved")
-    slow = await send_proposal(api, alice, unanswered)
     quick = await send_proposal(api, alice, answered)
     assert (await accept(api, quick["path"])).status_code == 200
+    # Sent after the quick one, so its expiry is past the quick one's validity too.
+    slow = await send_proposal(api, alice, unanswered)
 
     expired = await wait_for_status(api, alice, unanswered, "expired")
     assert "expired" in expired["status_reason"]
