@@ -75,7 +75,7 @@ class Settings(BaseSettings):
     max_request_bytes: int = 1_000_000
     # Activities are synchronous (database sessions block) and run on this many threads per
     # worker. At 50 deals in flight 16 left activity tasks queued on the server for 9 s a
-    # deal, 32 for 3 s (bench/approvals.py; throughput within run-to-run noise of 16's).
+    # deal, 32 for 3 to 5 s (bench/approvals.py; throughput within run-to-run noise).
     worker_activity_threads: int = Field(default=32, ge=1, le=256)
     # Failed sign-ins allowed per hour: per account (then it is locked for the rest of the
     # hour, even to the right password) and per client address (password spraying).
