@@ -8,11 +8,13 @@ PostgreSQL when DEALDESK_TEST_DATABASE_URL is set.
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from sqlalchemy.engine import Row
 from sqlmodel import Session, col, select
 
 from pricing import price_deal
@@ -48,16 +50,23 @@ def known(sessions: SessionFactory) -> SessionFactory:
     return sessions
 
 
-def table(rows: list[ReportRow], *measures: str) -> list[tuple[Any, ...]]:
-    """Rows as (currency, group keys..., the measures named), for comparing with a table."""
-    return [
-        (
-            *([r.currency] if r.currency is not None else []),
-            *r.group.values(),
-            *(r.values[m] for m in measures),
-        )
-        for r in rows
-    ]
+def table(rows: Sequence[ReportRow | Row[Any]], *measures: str) -> list[tuple[Any, ...]]:
+    """Rows as (currency, group keys..., the measures named), for comparing with a table.
+    Margins and bookings give the database's rows: their keys are the columns that are not
+    measures, in order."""
+    out = []
+    for r in rows:
+        if isinstance(r, ReportRow):
+            currency = [r.currency] if r.currency is not None else []
+            out.append((*currency, *r.group.values(), *(r.values[m] for m in measures)))
+        else:
+            record = r._mapping
+            keys = [f for f in r._fields if f not in _RECORD_MEASURES]
+            out.append((*(record[k] for k in keys), *(record[m] for m in measures)))
+    return out
+
+
+_RECORD_MEASURES = {*reporting.MARGIN_MEASURES, *reporting.BOOKING_MEASURES}
 
 
 def test_statuses_agree_with_the_workflow() -> None:
