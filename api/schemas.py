@@ -12,7 +12,8 @@ from pydantic_core import PydanticCustomError
 from api.diff import Change
 from policies import ApprovalPlan, DealFacts
 from pricing import Amount, BreakdownItem, DealInput, Figures, PricedLine
-from store.tables import ApprovalTask, Deal, DealVersion
+from store.deals import ListedTotals
+from store.tables import ApprovalTask, Deal
 from workflows.messages import DealStatus, Decision, TaskStatus
 
 MAX_COMMENT_BYTES = 4000
@@ -69,8 +70,7 @@ class DealSummary(BaseModel):
     updated_at: datetime
 
     @classmethod
-    def from_rows(cls, deal: Deal, version: DealVersion) -> DealSummary:
-        totals: dict[str, Any] = (version.priced or {}).get("totals", {})
+    def from_rows(cls, deal: Deal, totals: ListedTotals) -> DealSummary:
         return cls(
             id=deal.id,
             owner=deal.owner,
@@ -80,9 +80,9 @@ class DealSummary(BaseModel):
             status=deal.status,
             status_reason=deal.status_reason,
             version=deal.current_version,
-            acv=totals.get("acv"),
-            tcv=totals.get("tcv"),
-            gross_margin_pct=totals.get("gross_margin_pct"),
+            acv=totals.acv,
+            tcv=totals.tcv,
+            gross_margin_pct=totals.gross_margin_pct,
             created_at=deal.created_at,
             updated_at=deal.updated_at,
         )

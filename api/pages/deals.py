@@ -58,8 +58,8 @@ def _deal_rows(sessions: SessionFactory, user: User) -> list[dict[str, Any]]:
         for t in deals.open_tasks_of(session, deal_ids=[deal.id for deal, _ in rows]):
             waiting_on[t.deal_id].add(f"{t.assignee} ({ROLE_LABELS.get(t.role, t.role)})")
         out = []
-        for deal, version in rows:
-            summary = DealSummary.from_rows(deal, version)
+        for deal, totals in rows:
+            summary = DealSummary.from_rows(deal, totals)
             waiting = sorted(waiting_on[deal.id])
             out.append(
                 {

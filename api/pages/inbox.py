@@ -37,9 +37,10 @@ def _items(sessions: SessionFactory, user: User) -> list[dict[str, Any]]:
             session, assignee=user.username, status=TaskStatus.OPEN.value, limit=100, offset=0
         )
         hidden = hidden_for(session, user)
-        for task, deal, version in rows:
+        for task, deal, _ in rows:
             # The same read as GET /api/v1/approvals/{id}: what changed since the last approval.
             detail = get_task(task.id, user, session, hidden)
+            version = deals.require_version(session, deal_id=deal.id, version=task.version)
             plan = version.plan or {}
             rule_ids = sorted({r.get("rule_id", "") for r in task.reasons})
             before = detail.totals_before or {}

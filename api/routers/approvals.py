@@ -23,7 +23,8 @@ from api.schemas import (
 )
 from api.workflow_calls import send_update
 from store import deals
-from store.tables import ApprovalTask, Deal, DealVersion
+from store.deals import ListedTotals
+from store.tables import ApprovalTask, Deal
 from workflows.deal import DealWorkflow, workflow_id
 from workflows.messages import DecisionInput, TaskStatus
 
@@ -32,10 +33,10 @@ router = APIRouter(
 )
 
 
-def _queue_item(task: ApprovalTask, deal: Deal, version: DealVersion, now: datetime) -> QueueItem:
+def _queue_item(task: ApprovalTask, deal: Deal, totals: ListedTotals, now: datetime) -> QueueItem:
     return QueueItem(
         **TaskPublic.from_row(task).model_dump(),
-        deal=DealSummary.from_rows(deal, version),
+        deal=DealSummary.from_rows(deal, totals),
         age_seconds=int((now - task.created_at).total_seconds()),
         overdue=task.status == TaskStatus.OPEN and now > task.due_at,
     )
@@ -60,8 +61,8 @@ def list_my_tasks(
     )
     now = datetime.now(UTC)
     return [
-        exposed(QueueItem, _queue_item(task, deal, version, now), hidden)
-        for task, deal, version in rows
+        exposed(QueueItem, _queue_item(task, deal, totals, now), hidden)
+        for task, deal, totals in rows
     ]
 
 
@@ -95,7 +96,7 @@ def get_task(
         if earlier_version is not None
         else None
     )
-    item = _queue_item(task, deal, current, datetime.now(UTC))
+    item = _queue_item(task, deal, ListedTotals.of(current), datetime.now(UTC))
     detail = TaskDetail(
         **item.model_dump(),
         compared_with_version=earlier_version,

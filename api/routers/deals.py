@@ -38,6 +38,7 @@ from dealdesk.links import ProposalLinks
 from pricing import DealInput
 from store import deals, documents
 from store.db import SessionFactory
+from store.deals import ListedTotals
 from store.tables import Deal, User
 from templates.documents import html_to_pdf
 from workflows.deal import DealWorkflow, workflow_id
@@ -224,7 +225,7 @@ def list_deals(
         offset=offset,
     )
     return [
-        exposed(DealSummary, DealSummary.from_rows(deal, version), hidden) for deal, version in rows
+        exposed(DealSummary, DealSummary.from_rows(deal, totals), hidden) for deal, totals in rows
     ]
 
 
@@ -234,7 +235,7 @@ def get_deal(
 ) -> DealDetail:
     deal = visible_deal(session, user=user, deal_id=deal_id)
     version = deals.require_version(session, deal_id=deal.id, version=deal.current_version)
-    summary = DealSummary.from_rows(deal, version)
+    summary = DealSummary.from_rows(deal, ListedTotals.of(version))
     detail = DealDetail(
         **summary.model_dump(),
         input=DealInput.model_validate(version.input),

@@ -84,7 +84,20 @@ async def test_discounted_deal_waits_for_the_sales_vp_then_is_approved(
     assert task["status"] == "open"
     assert task["deal"]["customer_name"] == "Acme Corp"
     assert any("discount" in r["text"].lower() for r in task["reasons"])
-    assert (await _deal(api, alice, deal_id))["status"] == "in_approval"
+    detail = await _deal(api, alice, deal_id)
+    assert detail["status"] == "in_approval"
+    # The queue and the rep's list read their figures out of the stored pricing in SQL: the
+    # same strings as the deal's own totals. 25% off 10 x 120 over 12 months: 10,800 ACV.
+    totals = detail["priced"]["totals"]
+    assert totals["acv"] == "10800.00"
+    listed = (await api.get("/api/v1/deals?status=in_approval", headers=alice)).json()
+    row = next(d for d in listed if d["id"] == deal_id)
+    for figures in (row, task["deal"]):
+        assert (figures["acv"], figures["tcv"], figures["gross_margin_pct"]) == (
+            totals["acv"],
+            totals["tcv"],
+            totals["gross_margin_pct"],
+        )
     # No proposal before approval.
     assert (await api.get(f"/api/v1/deals/{deal_id}/proposal", headers=alice)).status_code == 404
 
