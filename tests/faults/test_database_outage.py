@@ -84,22 +84,31 @@ class TcpProxy:
         self._writers.clear()
 
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        # Both sockets are aborted however the pipe ends (the upstream refused, a refusal that
+        # came while connecting, cancellation at close): a transport left to the garbage
+        # collector warns "unclosed transport", which pytest reports as this test's failure.
+        up_writer: asyncio.StreamWriter | None = None
         try:
             up_reader, up_writer = await asyncio.open_connection(*self._target)
+            if self._server is None:
+                return
+            self._writers |= {writer, up_writer}
+
+            async def copy(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+                with contextlib.suppress(OSError, asyncio.IncompleteReadError):
+                    while data := await src.read(65536):
+                        dst.write(data)
+                        await dst.drain()
+                dst.transport.abort()
+
+            await asyncio.gather(copy(reader, up_writer), copy(up_reader, writer))
         except OSError:
-            writer.transport.abort()
-            return
-        self._writers |= {writer, up_writer}
-
-        async def copy(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-            with contextlib.suppress(OSError, asyncio.IncompleteReadError):
-                while data := await src.read(65536):
-                    dst.write(data)
-                    await dst.drain()
-            dst.transport.abort()
-
-        await asyncio.gather(copy(reader, up_writer), copy(up_reader, writer))
-        self._writers -= {writer, up_writer}
+            pass
+        finally:
+            for end in (writer, up_writer):
+                if end is not None:
+                    end.transport.abort()
+                    self._writers.discard(end)
 
 
 @contextlib.contextmanager
