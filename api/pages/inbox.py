@@ -13,7 +13,7 @@ from api.authorization import CurrentUser
 from api.deps import SessionFactoryDep, SettingsDep
 from api.exposure import hidden_for
 from api.pages.common import ROLE_LABELS, render
-from api.routers.approvals import get_task
+from api.routers.approvals import task_detail
 from store import deals
 from store.db import SessionFactory
 from store.tables import User
@@ -39,8 +39,8 @@ def _items(sessions: SessionFactory, user: User) -> list[dict[str, Any]]:
         hidden = hidden_for(session, user)
         for task, deal, _ in rows:
             # The same read as GET /api/v1/approvals/{id}: what changed since the last approval.
-            detail = get_task(task.id, user, session, hidden)
             version = deals.require_version(session, deal_id=deal.id, version=task.version)
+            detail = task_detail(session, task, deal, version, hidden)
             plan = version.plan or {}
             rule_ids = sorted({r.get("rule_id", "") for r in task.reasons})
             before = detail.totals_before or {}

@@ -24,7 +24,7 @@ from api.schemas import (
 from api.workflow_calls import send_update
 from store import deals
 from store.deals import ListedTotals
-from store.tables import ApprovalTask, Deal
+from store.tables import ApprovalTask, Deal, DealVersion
 from workflows.deal import DealWorkflow, workflow_id
 from workflows.messages import DecisionInput, TaskStatus
 
@@ -84,8 +84,20 @@ def get_task(
     """One task with what changed since the version an approver last approved."""
     task = _my_task(session, task_id=task_id, username=user.username)
     deal = deals.get_deal(session, deal_id=task.deal_id)
-    current = deals.require_version(session, deal_id=task.deal_id, version=task.version)
     assert deal is not None
+    current = deals.require_version(session, deal_id=task.deal_id, version=task.version)
+    return task_detail(session, task, deal, current, hidden)
+
+
+def task_detail(
+    session: Session,
+    task: ApprovalTask,
+    deal: Deal,
+    current: DealVersion,
+    hidden: frozenset[str],
+) -> TaskDetail:
+    """A task the caller holds, with its deal and the version it is on (the rows a caller such
+    as the inbox page has already read), compared with the last approved version."""
     earlier_version = deals.last_approved_version(
         session, deal_id=task.deal_id, before=task.version
     )
