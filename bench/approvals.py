@@ -37,6 +37,7 @@ import sys
 import tempfile
 import time
 import traceback
+import urllib.request
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
@@ -54,6 +55,7 @@ sys.path.insert(0, str(_HERE.parent))
 
 import httpx  # noqa: E402
 import uvicorn  # noqa: E402
+from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 from temporalio.api.enums.v1 import EventType  # noqa: E402
 from temporalio.api.history.v1 import HistoryEvent  # noqa: E402
@@ -152,6 +154,13 @@ def process_cpu(pid: int) -> float:
     return 0.0 if fields is None else (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
 
 
+def free_port() -> int:
+    """A port free on loopback now (the dev server binds it a moment later)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def children_named(name: str) -> list[int]:
     """Our direct child processes whose command is `name` (the dev server's binary)."""
     found = []
@@ -189,13 +198,17 @@ class CpuMeter:
     """CPU seconds spent by each party between start() and stop()."""
 
     processes: dict[str, int]  # a name for the report: the process id
+    # The dev server's Prometheus endpoint: its request counters are read alongside.
+    metrics_url: str | None = None
     start_values: dict[str, float] = field(default_factory=dict)
     spent: dict[str, float] = field(default_factory=dict)
 
     def _read(self) -> dict[str, float]:
         busy, total = machine_busy_seconds()
         usage = resource.getrusage(resource.RUSAGE_SELF)
+        calls = server_requests(self.metrics_url) if self.metrics_url else {}
         return {
+            **{f"{CALLS}{operation}": count for operation, count in calls.items()},
             **{name: process_cpu(pid) for name, pid in self.processes.items()},
             "driver (this process)": usage.ru_utime + usage.ru_stime,
             # Every backend on the machine, ours and anyone else's; 0 on SQLite runs.
@@ -209,8 +222,34 @@ class CpuMeter:
 
     def stop(self) -> dict[str, float]:
         end = self._read()
-        self.spent = {k: end[k] - v for k, v in self.start_values.items()}
+        self.spent = {k: v - self.start_values.get(k, 0.0) for k, v in end.items()}
         return self.spent
+
+
+CALLS = "calls:"
+# The dev server's work per deal: an activity it must match to a poller costs an AddActivityTask,
+# a poll and a RecordActivityTaskStarted, while one dispatched eagerly (in the reply to the
+# workflow task that scheduled it, when the worker has a free activity slot) costs none.
+REPORTED_CALLS = (
+    "AddActivityTask",
+    "PollActivityTaskQueue",
+    "RecordActivityTaskStarted",
+    "RespondActivityTaskCompleted",
+    "RespondWorkflowTaskCompleted",
+    "UpdateWorkflowExecution",
+)
+
+
+def server_requests(url: str) -> dict[str, float]:
+    """The dev server's `service_requests` counters, summed by operation."""
+    with urllib.request.urlopen(url, timeout=5) as response:
+        exposition = response.read().decode()
+    counts: dict[str, float] = defaultdict(float)
+    for family in text_string_to_metric_families(exposition):
+        for sample in family.samples:
+            if sample.name in ("service_requests", "service_requests_total"):
+                counts[sample.labels.get("operation", "")] += sample.value
+    return dict(counts)
 
 
 def cpu_model() -> str:
@@ -977,7 +1016,7 @@ def cpu_lines(result: RunResult) -> list[str]:
     cores = os.cpu_count() or 1
     capacity = max(cpu["machine total"], 1e-9)
     busy = cpu["machine busy"] / capacity * 100
-    ours = sum(v for k, v in cpu.items() if not k.startswith("machine")) / capacity * 100
+    ours = sum(v for k, v in cpu.items() if not k.startswith(("machine", CALLS))) / capacity * 100
     # With no deal done a per-deal figure means nothing: say the seconds.
     per = "per deal" if result.done else "in all"
     parts = [
@@ -985,13 +1024,19 @@ def cpu_lines(result: RunResult) -> list[str]:
         if result.done
         else f"{name} {seconds:.1f} s ({seconds / wall * 100:.0f}% of a core)"
         for name, seconds in cpu.items()
-        if not name.startswith("machine") and seconds > 0.05
+        if not name.startswith(("machine", CALLS)) and seconds > 0.05
     ]
-    return [
+    lines = [
         f"  CPU {per}: {'; '.join(parts)}",
         f"  machine busy {busy:.0f}% of {cores} cores over the run: the processes above"
         f" {ours:.0f}%, anything else {max(busy - ours, 0):.0f}%",
     ]
+    calls = [
+        f"{name} {cpu[CALLS + name] / done:.1f}" for name in REPORTED_CALLS if CALLS + name in cpu
+    ]
+    if calls:
+        lines.append(f"  dev server requests {per}: {', '.join(calls)}")
+    return lines
 
 
 def activity_table(facts: Sequence[HistoryFacts], order: Sequence[str]) -> list[str]:
@@ -1210,11 +1255,14 @@ async def bench(args: argparse.Namespace) -> None:
         tempfile.TemporaryDirectory(prefix="dealdesk-bench-") as tmp,
         fresh_database(args.database_url, Path(tmp)) as database,
     ):
+        metrics_port = free_port()
+        metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
         env = await WorkflowEnvironment.start_local(
             dev_server_existing_path=temporal_binary(),
             data_converter=pydantic_data_converter,
             dev_server_log_level="error",
             ui=False,
+            dev_server_extra_args=["--metrics-port", str(metrics_port)],
         )
         try:
             client = env.client
@@ -1229,6 +1277,7 @@ async def bench(args: argparse.Namespace) -> None:
                     task_queue=f"bench-app-{run_id}",
                     data_dir=tmp,
                     database=database,
+                    threads=args.threads,
                 )
                 for kind in (("worker", "api") if args.processes == "two" else ("app",))
             ]
@@ -1271,6 +1320,7 @@ async def bench(args: argparse.Namespace) -> None:
                     temporal_address=address,
                     task_queue=f"bench-baseline-{run_id}",
                     data_dir=tmp,
+                    threads=args.threads,
                 )
                 async with running(ChildProcess(baseline_spec)) as baseline_process:
 
@@ -1285,7 +1335,8 @@ async def bench(args: argparse.Namespace) -> None:
                         args.deals,
                         args.concurrency,
                         CpuMeter(
-                            {"dev server": dev_servers[0], "worker process": baseline_process.pid}
+                            {"dev server": dev_servers[0], "worker process": baseline_process.pid},
+                            metrics_url,
                         ),
                         args.max_seconds,
                         args.max_failures,
@@ -1309,7 +1360,7 @@ async def bench(args: argparse.Namespace) -> None:
                     "app",
                     args.deals,
                     args.concurrency,
-                    CpuMeter({"dev server": dev_servers[0], **app_pids}),
+                    CpuMeter({"dev server": dev_servers[0], **app_pids}, metrics_url),
                     args.max_seconds,
                     args.max_failures,
                 )
@@ -1381,6 +1432,13 @@ def main(argv: list[str] | None = None) -> None:
         default="two",
         help="the worker and the API in two processes, as production runs them (default), or"
         " in one, as `dealdesk up` does",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=Settings.model_fields["worker_activity_threads"].default,
+        help="activity threads of each worker, the app's and the baseline's"
+        " (DEALDESK_WORKER_ACTIVITY_THREADS)",
     )
     parser.add_argument("--deal-timeout", type=float, default=60.0, help="seconds per deal")
     parser.add_argument(

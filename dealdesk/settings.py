@@ -74,9 +74,13 @@ class Settings(BaseSettings):
     # Bounds on what one request may carry.
     max_request_bytes: int = 1_000_000
     # Activities are synchronous (database sessions block) and run on this many threads per
-    # worker. At 50 deals in flight 16 left activity tasks queued on the server for 9 s a
-    # deal, 32 for 3 to 5 s (bench/approvals.py; throughput within run-to-run noise).
-    worker_activity_threads: int = Field(default=32, ge=1, le=256)
+    # worker; each thread is an activity slot. The server hands an activity to the worker in
+    # its reply to the workflow task that scheduled it (eager dispatch) only while a slot is
+    # free, so slots should outnumber the deals in flight: at 50 in flight with 32 slots nearly
+    # every activity went through the server's matching instead (an add, a poll and a
+    # record-started request each; bench/approvals.py prints them per deal), with 128 almost
+    # none did. An idle thread costs little; they share the engine's connection pool.
+    worker_activity_threads: int = Field(default=128, ge=1, le=256)
     # Failed sign-ins allowed per hour: per account (then it is locked for the rest of the
     # hour, even to the right password) and per client address (password spraying).
     login_failures_per_account: int = Field(default=100, ge=1)

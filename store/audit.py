@@ -35,10 +35,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import event, func, insert, tuple_, update
+from sqlalchemy import Connection, bindparam, event, func, insert, tuple_, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.orm import Session as OrmSession
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col
 
 from store.tables import AuditEvent, AuditHead
 
@@ -131,35 +131,45 @@ def enqueue(session: Session, content: AuditContent) -> None:
         )
 
 
-def _lock_head(session: OrmSession) -> tuple[int, str]:
+# The append path runs in every activity's commit, so its statements are Core, built once:
+# an ORM-enabled UPDATE evaluates its WHERE against the identity map and every new statement
+# object computes its cache key afresh, which together were most of the chain's cost (a fifth
+# of the worker's CPU under bench/approvals.py).
+_EVENTS = AuditEvent.__table__  # type: ignore[attr-defined]
+_HEADS = AuditHead.__table__  # type: ignore[attr-defined]
+# pysqlite opens the transaction only at the first write, so a read of the head could be stale
+# by the time we insert; this no-op write first takes SQLite's single write lock (waiting up
+# to the busy timeout), and every read after it is current.
+_TOUCH_HEAD = update(_HEADS).where(_HEADS.c.id == HEAD_ID).values(seq=_HEADS.c.seq)
+_READ_HEAD = sa_select(_HEADS.c.seq, _HEADS.c.hash).where(_HEADS.c.id == HEAD_ID)
+_LOCK_HEAD = _READ_HEAD.with_for_update()
+_MOVE_HEAD = (
+    update(_HEADS)
+    .where(_HEADS.c.id == HEAD_ID)
+    .values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
+)
+_STORED_KEYS = sa_select(_EVENTS.c.subject_type, _EVENTS.c.deal_id, _EVENTS.c.key).where(
+    tuple_(_EVENTS.c.subject_type, _EVENTS.c.deal_id, _EVENTS.c.key).in_(
+        bindparam("idents", expanding=True)
+    )
+)
+_INSERT_EVENTS = insert(_EVENTS)
+
+
+def _lock_head(connection: Connection) -> tuple[int, str]:
     """The head, locked until the transaction ends: concurrent appends take turns here."""
-    if session.get_bind().dialect.name == "sqlite":
-        # pysqlite opens the transaction only at the first write, so a read here could be
-        # stale by the time we insert; a no-op write first takes SQLite's single write lock
-        # (waiting up to the busy timeout), and every read after it is current.
-        session.execute(
-            update(AuditHead).where(col(AuditHead.id) == HEAD_ID).values(seq=AuditHead.seq)
-        )
-    row = session.execute(
-        select(col(AuditHead.seq), col(AuditHead.hash))
-        .where(col(AuditHead.id) == HEAD_ID)
-        .with_for_update()
-    ).one()
+    if connection.dialect.name == "sqlite":
+        connection.execute(_TOUCH_HEAD)
+    row = connection.execute(_LOCK_HEAD).one()
     return int(row.seq), str(row.hash)
 
 
 def _already_stored(
-    session: OrmSession, idents: list[tuple[str, str, str]]
+    connection: Connection, idents: list[tuple[str, str, str]]
 ) -> set[tuple[str, str, str]]:
     found: set[tuple[str, str, str]] = set()
-    columns = tuple_(col(AuditEvent.subject_type), col(AuditEvent.deal_id), col(AuditEvent.key))
     for start in range(0, len(idents), _CHUNK):
-        chunk = idents[start : start + _CHUNK]
-        rows = session.execute(
-            select(
-                col(AuditEvent.subject_type), col(AuditEvent.deal_id), col(AuditEvent.key)
-            ).where(columns.in_(chunk))
-        )
+        rows = connection.execute(_STORED_KEYS, {"idents": idents[start : start + _CHUNK]})
         found.update((r.subject_type, r.deal_id, r.key) for r in rows)
     return found
 
@@ -171,9 +181,10 @@ def _extend_chain(session: OrmSession) -> None:
     pending: dict[tuple[str, str, str], AuditContent] = session.info.pop(_PENDING)
     # Everything else this transaction writes goes first, outside the lock.
     session.flush()
-    seq, prev = _lock_head(session)
+    connection = session.connection()
+    seq, prev = _lock_head(connection)
     # Checked under the lock: a concurrent retry of the same write has committed by now.
-    stored = _already_stored(session, list(pending))
+    stored = _already_stored(connection, list(pending))
     rows: list[dict[str, Any]] = []
     for ident, content in pending.items():
         if ident in stored:
@@ -198,10 +209,8 @@ def _extend_chain(session: OrmSession) -> None:
         prev = digest
     if not rows:
         return
-    session.execute(insert(AuditEvent), rows)
-    session.execute(
-        update(AuditHead).where(col(AuditHead.id) == HEAD_ID).values(seq=seq, hash=prev)
-    )
+    connection.execute(_INSERT_EVENTS, rows)
+    connection.execute(_MOVE_HEAD, {"new_seq": seq, "new_hash": prev})
 
 
 @event.listens_for(OrmSession, "after_transaction_end")
@@ -283,9 +292,7 @@ def _links(session: Session, *, after: int, upto: int) -> Iterator[Iterator[_Lin
 
 
 def _head(session: Session) -> tuple[int, str] | None:
-    row = session.execute(
-        sa_select(col(AuditHead.seq), col(AuditHead.hash)).where(col(AuditHead.id) == HEAD_ID)
-    ).first()
+    row = session.execute(_READ_HEAD).first()
     return None if row is None else (int(row.seq), str(row.hash))
 
 

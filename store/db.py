@@ -19,8 +19,9 @@ SessionFactory = sessionmaker[Session]
 def make_engine(url: str, *, search_path: str | None = None) -> Engine:
     """One engine per process; `search_path` lets tests isolate PostgreSQL schemas."""
     connect_args: dict[str, Any] = {}
-    # The API's thread pool (40) and the worker's activity threads (32 by default) share one
-    # engine; size the pool so a burst waits briefly for a connection instead of failing.
+    # The API's thread pool (40) and the worker's activity threads (128 by default, most of
+    # them idle: see Settings.worker_activity_threads) share one engine; size the pool so a
+    # burst waits briefly for a connection instead of failing.
     kwargs: dict[str, Any] = {"pool_size": 20, "max_overflow": 20, "pool_timeout": 10}
     if url.startswith("sqlite"):
         connect_args["check_same_thread"] = False
