@@ -308,10 +308,16 @@ class ServeSpec:
     data_dir: str
     database: Database | None = None
     threads: int = Settings.model_fields["worker_activity_threads"].default
+    # Which of --workers identical worker processes this is (0 for the API and the only one).
+    index: int = 0
 
     @property
     def log_path(self) -> Path:
-        return Path(self.data_dir) / f"{self.kind}.log"
+        return Path(self.data_dir) / f"{self.kind}-{self.index}.log"
+
+    def name(self, workers: int) -> str:
+        numbered = workers > 1 and self.kind in ("worker", "baseline")
+        return PROCESS_NAMES[self.kind] + (f" {self.index + 1}" if numbered else "")
 
 
 def _child_main(spec: ServeSpec, conn: multiprocessing.connection.Connection) -> None:
@@ -1144,8 +1150,13 @@ def print_report(report: Report) -> None:
         f"deals: {args.deals} per level, {report.levels[-1].concurrency} in flight (the last"
         f" level of {', '.join(str(c) for c in args.concurrency)}); each approver's queue"
         f" polled every {args.poll_interval * 1e3:.0f} ms, and so is the rep's list of her"
-        " deals that ended their approval; the worker and the API in "
-        + ("two processes" if args.processes == "two" else "one process, as `dealdesk up` runs")
+        " deals that ended their approval; "
+        + (
+            f"{args.workers} worker process{'es' if args.workers > 1 else ''} and the API in one"
+            " (the baseline with as many worker processes)"
+            if args.processes == "two"
+            else "the worker and the API in one process, as `dealdesk up` runs them"
+        )
     )
     print()
     print(
@@ -1350,6 +1361,11 @@ async def bench(args: argparse.Namespace) -> None:
             dev_servers = children_named("temporal")
             if len(dev_servers) != 1:
                 raise RuntimeError(f"expected one dev server child process, found {dev_servers}")
+            kinds: list[tuple[ProcessKind, int]] = (
+                [*(("worker", i) for i in range(args.workers)), ("api", 0)]
+                if args.processes == "two"
+                else [("app", 0)]
+            )
             app_specs = [
                 ServeSpec(
                     kind=kind,
@@ -1358,8 +1374,9 @@ async def bench(args: argparse.Namespace) -> None:
                     data_dir=tmp,
                     database=database,
                     threads=args.threads,
+                    index=index,
                 )
-                for kind in (("worker", "api") if args.processes == "two" else ("app",))
+                for kind, index in kinds
             ]
             async with contextlib.AsyncExitStack() as stack:
                 app_processes = [
@@ -1368,7 +1385,7 @@ async def bench(args: argparse.Namespace) -> None:
                 ]
                 app_port = app_processes[-1].port
                 app_pids = {
-                    PROCESS_NAMES[spec.kind]: process.pid
+                    spec.name(args.workers): process.pid
                     for spec, process in zip(app_specs, app_processes, strict=True)
                 }
                 http = await stack.enter_async_context(
@@ -1393,17 +1410,25 @@ async def bench(args: argparse.Namespace) -> None:
                     file=sys.stderr,
                 )
 
-                # One baseline worker for every level, as the app's worker serves them all.
-                baseline_spec = ServeSpec(
-                    kind="baseline",
-                    temporal_address=address,
-                    task_queue=f"bench-baseline-{run_id}",
-                    data_dir=tmp,
-                    threads=args.threads,
-                )
-                baseline_process = await stack.enter_async_context(
-                    running(ChildProcess(baseline_spec))
-                )
+                # As many baseline workers as the app has, serving every level as the app's do.
+                baseline_specs = [
+                    ServeSpec(
+                        kind="baseline",
+                        temporal_address=address,
+                        task_queue=f"bench-baseline-{run_id}",
+                        data_dir=tmp,
+                        threads=args.threads,
+                        index=index,
+                    )
+                    for index in range(args.workers)
+                ]
+                baseline_pids = {
+                    spec.name(args.workers): (
+                        await stack.enter_async_context(running(ChildProcess(spec)))
+                    ).pid
+                    for spec in baseline_specs
+                }
+                baseline_spec = baseline_specs[0]
 
                 async def one_baseline(n: int) -> tuple[str, float]:
                     return await asyncio.wait_for(
@@ -1420,7 +1445,7 @@ async def bench(args: argparse.Namespace) -> None:
                         args.deals,
                         concurrency,
                         CpuMeter(
-                            {"dev server": dev_servers[0], "worker process": baseline_process.pid},
+                            {"dev server": dev_servers[0], **baseline_pids},
                             metrics_url,
                         ),
                         args.max_seconds,
@@ -1476,8 +1501,8 @@ async def bench(args: argparse.Namespace) -> None:
                     client, baseline.workflow_ids, args.histories
                 )
             logs = {
-                **{PROCESS_NAMES[spec.kind]: log_summary(spec.log_path) for spec in app_specs},
-                "baseline worker process": log_summary(baseline_spec.log_path),
+                **{spec.name(args.workers): log_summary(spec.log_path) for spec in app_specs},
+                **{spec.name(args.workers): log_summary(spec.log_path) for spec in baseline_specs},
             }
         finally:
             await env.shutdown()
@@ -1501,6 +1526,10 @@ async def bench(args: argparse.Namespace) -> None:
     )
 
 
+# One worker process per core, as docker-compose.yml runs them: on 2 cores one worker process
+# was the bottleneck (its event loop shares the GIL with 128 activity threads, so workflow
+# tasks wait at the server, whose backlog costs it more CPU than a direct hand-over).
+DEFAULT_WORKERS = min(os.cpu_count() or 1, 8)
 # Below the knee on a 2-core machine (4), at it (8, 16), and well past it (50).
 DEFAULT_LEVELS = (4, 8, 16, 50)
 
@@ -1545,6 +1574,14 @@ def main(argv: list[str] | None = None) -> None:
         " in one, as `dealdesk up` does",
     )
     parser.add_argument(
+        "--workers",
+        type=int,
+        default=DEFAULT_WORKERS,
+        help="worker processes, the app's and the baseline's alike (the app's need --processes"
+        " two; default: one per core, as docker-compose.yml runs them): Python runs one thread"
+        " at a time per process, so a worker scales out in processes",
+    )
+    parser.add_argument(
         "--threads",
         type=int,
         default=Settings.model_fields["worker_activity_threads"].default,
@@ -1578,6 +1615,10 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"--concurrency must be 1 to {MAX_QUEUE_PAGE} (one page of the queue)")
     if args.deals < 1:
         parser.error("--deals must be at least 1")
+    if args.processes == "one":
+        args.workers = 1  # the one process is the worker
+    if not 1 <= args.workers <= 8:
+        parser.error("--workers must be 1 to 8")
     asyncio.run(bench(args))
 
 

@@ -16,13 +16,24 @@ from store import outbox, tables  # noqa: F401  (registers every table on SQLMod
 SessionFactory = sessionmaker[Session]
 
 
+# Connections one process's engine may hold (pool plus overflow); docker-compose.yml gives
+# PostgreSQL enough for every DealDesk process at once (tests/test_compose.py checks it).
+POOL_SIZE = 20
+POOL_OVERFLOW = 20
+CONNECTIONS_PER_PROCESS = POOL_SIZE + POOL_OVERFLOW
+
+
 def make_engine(url: str, *, search_path: str | None = None) -> Engine:
     """One engine per process; `search_path` lets tests isolate PostgreSQL schemas."""
     connect_args: dict[str, Any] = {}
     # The API's thread pool (40) and the worker's activity threads (128 by default, most of
     # them idle: see Settings.worker_activity_threads) share one engine; size the pool so a
     # burst waits briefly for a connection instead of failing.
-    kwargs: dict[str, Any] = {"pool_size": 20, "max_overflow": 20, "pool_timeout": 10}
+    kwargs: dict[str, Any] = {
+        "pool_size": POOL_SIZE,
+        "max_overflow": POOL_OVERFLOW,
+        "pool_timeout": 10,
+    }
     if url.startswith("sqlite"):
         connect_args["check_same_thread"] = False
         # Writers queue on SQLite's single write lock; wait for it rather than fail.

@@ -19,6 +19,7 @@ from sqlalchemy.engine import make_url
 
 from dealdesk.cli import main
 from dealdesk.settings import Settings
+from store.db import CONNECTIONS_PER_PROCESS
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -249,6 +250,18 @@ def test_the_worker_and_api_can_be_scaled() -> None:
     # The API publishes a host port *range* variable, so replicas do not collide.
     (mapping,) = SERVICES["dealdesk-api"]["ports"]
     assert re.fullmatch(r"\$\{API_HOST_PORTS:-\d+\}:8000", mapping), mapping
+
+
+def test_a_worker_per_core_and_database_connections_for_all() -> None:
+    # A worker is one Python process: two serve about 1.5x the deals of one on 2 cores.
+    replicas = SERVICES["dealdesk-worker"]["deploy"]["replicas"]
+    assert replicas >= 2
+    command = SERVICES["postgresql"]["command"]
+    (setting,) = [c for c in command if c.startswith("max_connections=")]
+    max_connections = int(setting.removeprefix("max_connections="))
+    dealdesk = (replicas + 1) * CONNECTIONS_PER_PROCESS  # the workers and the API
+    # What is left serves Temporal's pools and an operator's psql.
+    assert max_connections - dealdesk >= 100, (max_connections, dealdesk)
 
 
 def test_images_are_pinned() -> None:
