@@ -253,7 +253,7 @@ def test_the_worker_and_api_can_be_scaled() -> None:
 
 
 def test_a_worker_per_core_and_database_connections_for_all() -> None:
-    # A worker is one Python process: two serve about 1.5x the deals of one on 2 cores.
+    # A worker is one Python process: two serve about 1.2x the deals of one on 2 cores.
     replicas = SERVICES["dealdesk-worker"]["deploy"]["replicas"]
     assert replicas >= 2
     command = SERVICES["postgresql"]["command"]
