@@ -231,9 +231,14 @@ class CpuMeter:
 CALLS = "calls:"
 
 
+def is_process(reading: str) -> bool:
+    """Whether a CpuMeter reading is a process's CPU seconds (not the machine's, not a count)."""
+    return not reading.startswith(("machine", CALLS))
+
+
 def process_seconds(cpu: dict[str, float]) -> float:
     """CPU seconds of the measured processes, out of a CpuMeter's readings."""
-    return sum(v for k, v in cpu.items() if not k.startswith(("machine", CALLS)))
+    return sum(v for k, v in cpu.items() if is_process(k))
 
 
 # The dev server's work per deal: an activity it must match to a poller costs an AddActivityTask,
@@ -1032,7 +1037,7 @@ def cpu_lines(result: RunResult) -> list[str]:
         if result.done
         else f"{name} {seconds:.1f} s ({seconds / wall * 100:.0f}% of a core)"
         for name, seconds in cpu.items()
-        if not name.startswith(("machine", CALLS)) and seconds > 0.05
+        if is_process(name) and seconds > 0.05
     ]
     lines = [
         f"  CPU {per}: {'; '.join(parts)}",
@@ -1421,11 +1426,12 @@ async def measure(args: argparse.Namespace, concurrency: int, started: float) ->
                 )
 
                 # As many baseline worker processes as the app has.
+                baseline_queue = f"bench-baseline-{run_id}"
                 baseline_specs = [
                     ServeSpec(
                         kind="baseline",
                         temporal_address=address,
-                        task_queue=f"bench-baseline-{run_id}",
+                        task_queue=baseline_queue,
                         data_dir=tmp,
                         threads=args.threads,
                         index=index,
@@ -1438,11 +1444,10 @@ async def measure(args: argparse.Namespace, concurrency: int, started: float) ->
                     ).pid
                     for spec in baseline_specs
                 }
-                baseline_spec = baseline_specs[0]
 
                 async def one_baseline(n: int) -> tuple[str, float]:
                     return await asyncio.wait_for(
-                        baseline_deal(client, baseline_spec.task_queue, run_id, shape, n),
+                        baseline_deal(client, baseline_queue, run_id, shape, n),
                         args.deal_timeout,
                     )
 
